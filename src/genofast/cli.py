@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_info(sub)
+    _add_evaluate(sub)
+    _add_simulate(sub)
     return parser
 
 
@@ -56,6 +58,162 @@ def _run_info(args: argparse.Namespace) -> int:
 
     summary = summarize(args.prefix)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="fidelity, association and privacy of a synthetic cohort",
+        description="Compare a synthetic cohort with held-out real people (and, for privacy, "
+        "with the training set): frequencies, LD, PCA, GRM, k-NN, GWAS and privacy metrics, each "
+        "beside its real-vs-real yardstick. Writes DIR/report.json and DIR/report.html.",
+    )
+    p.add_argument("--real", required=True, metavar="PREFIX",
+                   help="PLINK prefix of real people the generator never saw")
+    p.add_argument("--synthetic", required=True, metavar="PREFIX",
+                   help="PLINK prefix of the synthetic cohort")
+    p.add_argument("--train", metavar="PREFIX",
+                   help="PLINK prefix of the training set (privacy metrics need it)")
+    p.add_argument("--pheno", metavar="FILE",
+                   help="phenotype file (FID IID name...) for the GWAS; individuals absent "
+                   "from it fall back to the .fam phenotype")
+    p.add_argument("--pheno-name", metavar="NAME", help="phenotype column (default: the first)")
+    p.add_argument("--region", metavar="CHR:START-END",
+                   help="region of the r^2 heat map (default: the first 300 SNPs)")
+    p.add_argument("--out", default="genofast_report", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--metrics", metavar="LIST",
+                   help="comma-separated subset of: frequency, ld, pca, grm, knn, privacy, gwas")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the real-vs-real yardstick (faster)")
+    p.add_argument("--k", type=int, default=5, help="k of the k-NN metrics (default: 5)")
+    p.add_argument("--ld-window", type=int, default=100,
+                   help="LD window in SNPs (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the real-vs-real split")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from genofast.metrics.evaluate import evaluate
+    from genofast.report import format_table, write_report
+
+    metrics = None if args.metrics is None else [m.strip() for m in args.metrics.split(",")
+                                                 if m.strip()]
+    result = evaluate(args.real, args.synthetic, args.train, pheno=args.pheno,
+                      pheno_name=args.pheno_name, region=args.region, metrics=metrics,
+                      reference=not args.no_reference, k=args.k, ld_window=args.ld_window,
+                      seed=args.seed, device=args.device, progress=not args.quiet)
+    jpath, hpath = write_report(result, args.out)
+    print(format_table(result))
+    print(f"wrote {jpath} and {hpath}")
+    return 0
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="simulate a realistic cohort (cattle herd or human populations)",
+        description="Cohorts from published population models (msprime + stdpopsim, offline): "
+        "coalescent founders, a dairy pedigree for cattle, a chip-like SNP panel and additive "
+        "traits, written as PLINK files with PREFIX.pheno and PREFIX.json (every parameter and "
+        "the seed: same seed, same files). Cattle files need `plink2 --cow`.",
+    )
+    kinds = p.add_subparsers(dest="species", required=True, metavar="SPECIES")
+    for kind in ("cattle", "human"):
+        cattle = kind == "cattle"
+        k = kinds.add_parser(
+            kind,
+            help="Holstein herd (BosTau HolsteinFriesian_1M13 + dairy pedigree)" if cattle
+            else "YRI/CEU/CHB (HomSap OutOfAfrica_3G09)",
+            description="Simulate a Holstein-Friesian herd: founders from stdpopsim's "
+            "HolsteinFriesian_1M13 model, then a few generations of a dairy pedigree (few sires, "
+            "many dams)." if cattle else "Simulate people of three populations (YRI, CEU, CHB) "
+            "under stdpopsim's OutOfAfrica_3G09 model; population is a column of PREFIX.pheno.",
+        )
+        k.add_argument("--n-individuals", "-n", type=int, required=True, metavar="N",
+                       help="individuals in the cohort")
+        k.add_argument("--out", "-o", required=True, metavar="PREFIX",
+                       help="output prefix (PREFIX.bed/.bim/.fam/.pheno/.json ...)")
+        k.add_argument("--chromosomes", default="1-29" if cattle else "1-22", metavar="LIST",
+                       help="autosomes, e.g. 1-29, 1,14,25-29 (default: %(default)s)")
+        k.add_argument("--panel", default="chip50k", metavar="chip50k|FILE",
+                       help="chip50k (one SNP per ~50 kb, chip-like frequencies) or a TSV of "
+                       "chromosome, position, allele frequency (default: %(default)s)")
+        k.add_argument("--seed", type=int, default=None,
+                       help="random seed (default: fresh, recorded in PREFIX.json)")
+        k.add_argument("--trait", action="append", default=None, metavar="SPEC",
+                       help="a trait as key=value list: name, h2, n_causal, qtl (CHR:SHARE or "
+                       "CHR:POS:SHARE), min_maf; repeat for several (default: one trait, "
+                       "h2=0.3, n_causal=1000); e.g. 'name=fat,h2=0.4,qtl=14:0.25'")
+        k.add_argument("--no-trait", action="store_true", help="simulate no trait")
+        if cattle:
+            k.add_argument("--founders", type=int, default=1000, metavar="N",
+                           help="coalescent founders of the pedigree (default: %(default)s)")
+            k.add_argument("--generations", type=int, default=5, metavar="G",
+                           help="pedigree generations after the founders; 0 = no pedigree "
+                           "(default: %(default)s)")
+            k.add_argument("--output-generations", type=int, default=None, metavar="K",
+                           help="last generations whose cows form the cohort "
+                           "(default: 3, or --generations if fewer)")
+            k.add_argument("--sires", type=int, default=50, metavar="S",
+                           help="sires used per generation (default: %(default)s)")
+        k.add_argument("--segment-mb", type=float, default=5.0, metavar="MB",
+                       help="coalescent segment length; LD does not cross segment joins "
+                       "(default: %(default)s)")
+        k.add_argument("--window-kb", type=float, default=20.0, metavar="KB",
+                       help="search window around each panel position (default: %(default)s)")
+        k.add_argument("--max-mb", type=float, default=None, metavar="MB",
+                       help="simulate only the first MB of each chromosome (quick runs)")
+        k.add_argument("--workers", type=int, default=None,
+                       help="coalescent worker processes (default: available CPUs)")
+        k.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+        k.set_defaults(run=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    if args.no_trait and args.trait:
+        raise ValueError("--trait and --no-trait exclude each other")
+    traits = [] if args.no_trait else args.trait
+    common = dict(
+        chromosomes=args.chromosomes,
+        panel=None if args.panel == "chip50k" else args.panel,
+        seed=args.seed,
+        traits=traits,
+        segment_length=int(round(args.segment_mb * 1e6)),
+        window=int(round(args.window_kb * 1e3)),
+        max_bp=None if args.max_mb is None else int(round(args.max_mb * 1e6)),
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    if args.species == "cattle":
+        from genofast.simulate.cattle import simulate_cattle
+        from genofast.simulate.pedigree import DairyPedigree
+
+        k_out = args.output_generations
+        if k_out is None:
+            k_out = max(1, min(3, args.generations))
+        ped = DairyPedigree(n_generations=args.generations, output_generations=k_out,
+                            n_sires=args.sires)
+        res = simulate_cattle(args.out, args.n_individuals, n_founders=args.founders,
+                              pedigree=ped, **common)
+    else:
+        from genofast.simulate.human import simulate_human
+
+        res = simulate_human(args.out, args.n_individuals, **common)
+    print(f"{res.n_individuals} individuals x {res.n_snps} SNPs on "
+          f"{len(res.snps_per_chromosome)} chromosomes, seed {res.metadata['seed']}, "
+          f"{res.timings['total_s']:.1f} s")
+    for name in res.files.values():
+        print(f"  {name}")
     return 0
 
 

@@ -487,17 +487,6 @@ def read_plink(
     return Cohort(torch.from_numpy(out), snp_sel, sample_sel)
 
 
-def bed_bytes_to_code_bytes(b: torch.Tensor) -> torch.Tensor:
-    """Remap every 2-bit field of packed bytes from PLINK codes to allele_1 counts (3 = missing).
-
-    Bitwise form of ``BED_TO_CODE`` = (2, 3, 1, 0): new high bit = not old high bit, new low bit =
-    old low bit xor old high bit. Works on whole bytes, so no int64 lookup index is materialised.
-    """
-    hi = (b >> 1) & 0x55
-    lo = b & 0x55
-    return (((hi ^ 0x55) << 1) | (lo ^ hi)).to(torch.uint8)
-
-
 def _bed_to_packed_chunks(
     body: np.ndarray,
     n_file: int,
@@ -517,7 +506,7 @@ def _bed_to_packed_chunks(
     for j0 in range(0, m, chunk):
         j1 = min(m, j0 + chunk)
         rows = np.array(body[j0:j1]) if jidx is None else np.asarray(body[jidx[j0:j1]])
-        codes = codec._codes_reference(bed_bytes_to_code_bytes(torch.from_numpy(rows)), n_file)
+        codes = codec._codes_reference(codec.bed_to_code_bytes(torch.from_numpy(rows)), n_file)
         if rows_t is not None:
             codes = codes.index_select(1, rows_t)
         out_t[:, j0 // 4: j0 // 4 + n_packed_bytes(j1 - j0)] = codec._pack_codes_reference(

@@ -1,4 +1,4 @@
-"""Hot per-element ops. Each dispatches on device: Triton (CUDA), native C++ (CPU), torch reference."""
+"""Hot per-element ops: Triton (CUDA), native C++ (CPU), torch reference."""
 
 from genofast.ops.codec import (
     bed_to_packed,

@@ -41,7 +41,7 @@ def _codes_reference(packed: torch.Tensor, n: int) -> torch.Tensor:
     """uint8 [R, ceil(n/4)] -> the raw 2-bit codes, uint8 [R, n]."""
     shifts = torch.tensor(_SHIFTS, dtype=torch.uint8, device=packed.device)
     codes = (packed.unsqueeze(-1) >> shifts) & 3
-    return codes.reshape(packed.shape[0], -1)[:, :n]
+    return codes.reshape(packed.shape[0], 4 * packed.shape[1])[:, :n]
 
 
 def _pack_codes_reference(codes: torch.Tensor) -> torch.Tensor:
@@ -49,13 +49,27 @@ def _pack_codes_reference(codes: torch.Tensor) -> torch.Tensor:
     rows, n = codes.shape
     padded = torch.zeros(rows, 4 * n_packed_bytes(n), dtype=torch.uint8, device=codes.device)
     padded[:, :n] = codes
-    quads = padded.view(rows, -1, 4)
+    quads = padded.view(rows, n_packed_bytes(n), 4)
     return quads[..., 0] | (quads[..., 1] << 2) | (quads[..., 2] << 4) | (quads[..., 3] << 6)
 
 
-def _remap(codes: torch.Tensor, table: tuple[int, int, int, int]) -> torch.Tensor:
-    lut = torch.tensor(table, dtype=torch.uint8, device=codes.device)
-    return lut[codes.long()]
+def bed_to_code_bytes(packed: torch.Tensor) -> torch.Tensor:
+    """Every 2-bit field of uint8 bytes from PLINK code to allele_1 count (``BED_TO_CODE``).
+
+    Per field (hi, lo): new hi = not hi, new lo = hi xor lo. Bitwise on whole bytes, so no index
+    tensor is materialised. Pad fields 00 become 10; callers drop pad fields after unpacking.
+    """
+    hi = (packed >> 1) & 0x55
+    lo = packed & 0x55
+    return ((hi ^ 0x55) << 1) | (hi ^ lo)
+
+
+def code_to_bed_bytes(packed: torch.Tensor) -> torch.Tensor:
+    """Every 2-bit field of uint8 bytes from allele_1 count to PLINK code (``CODE_TO_BED``):
+    new hi = not hi, new lo = not (hi xor lo)."""
+    hi = (packed >> 1) & 0x55
+    lo = packed & 0x55
+    return ((hi ^ 0x55) << 1) | (hi ^ lo ^ 0x55)
 
 
 def unpack_reference(packed: torch.Tensor, n_snps: int) -> torch.Tensor:
@@ -71,20 +85,19 @@ def pack_reference(genotypes: torch.Tensor) -> torch.Tensor:
 
 def bed_to_packed_reference(bed: torch.Tensor, n_individuals: int) -> torch.Tensor:
     """`.bed` body [M, ceil(N/4)] -> packed individual-major [N, ceil(M/4)] (the read transpose)."""
-    codes = _remap(_codes_reference(bed, n_individuals), BED_TO_CODE)
+    codes = _codes_reference(bed_to_code_bytes(bed), n_individuals)
     return _pack_codes_reference(codes.t().contiguous())
 
 
 def packed_to_bed_reference(packed: torch.Tensor, n_snps: int) -> torch.Tensor:
     """Packed individual-major [B, ceil(M/4)] -> `.bed` body [M, ceil(B/4)]: the write transpose."""
-    codes = _remap(_codes_reference(packed, n_snps), CODE_TO_BED)
+    codes = _codes_reference(code_to_bed_bytes(packed), n_snps)
     return _pack_codes_reference(codes.t().contiguous())
 
 
 def pack_bed_reference(genotypes: torch.Tensor) -> torch.Tensor:
     """int8 [B, M] -> `.bed` body [M, ceil(B/4)]: a sampled batch straight into the file layout."""
-    codes = _remap(genotypes.to(torch.uint8) & 3, CODE_TO_BED)
-    return _pack_codes_reference(codes.t().contiguous())
+    return packed_to_bed_reference(pack_reference(genotypes), genotypes.shape[1])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,11 @@
+// The extension module genofast._core: one registration function per kernel family.
+#include <nanobind/nanobind.h>
+
+namespace nb = nanobind;
+
+void bind_codec(nb::module_& m);  // codec_bind.cpp
+
+NB_MODULE(_core, m) {
+  m.doc() = "genofast native CPU kernels (C++17, OpenMP); called through genofast.ops";
+  bind_codec(m);
+}
