@@ -8,8 +8,9 @@ Rows of the table (`make bench`, then `bench/RESULTS.md`):
 * write: `PlinkWriter` fed int8 batches of 1,024 individuals vs bed-reader's `to_bed` of the same
   int8 matrix; the writer's peak resident memory is recorded too (constant in N).
 
-Throughput is genotypes per second on the median round (`extra_info`); the summary at the end of
-the run (bench/conftest.py) prints the ratios.
+Peers run first, so each genofast row carries in ``extra_info`` its genotypes per second (median
+round), ``x_bedreader`` (bed-reader's median seconds / genofast's) and ``of_copy_bandwidth`` (bytes
+read + written per second / those of the 1 GiB numpy copy timed at the start of the run).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from genofast.ops import unpack
 SHAPES = [(5_000, 50_000), (2_000, 200_000)]
 IDS = [f"{n}x{m}" for n, m in SHAPES]
 WRITE_BATCH = 1024
+# median seconds of the yardstick and the peers, filled by the rows that run first
+_MEDIAN: dict[str, float] = {}
 
 
 def _peak_rss_reset() -> bool:
@@ -44,11 +47,20 @@ def _peak_rss_bytes() -> int:
     return 0
 
 
-def _record(benchmark, n_genotypes: int, moved_bytes: int, **extra) -> None:
+def _record(benchmark, key: str, n_genotypes: int, moved_bytes: int, peer: str | None = None,
+            **extra) -> None:
+    """Store this row's median under ``key``; with ``peer``, add the ratio and bandwidth share."""
     median = benchmark.stats.stats.median
-    benchmark.extra_info["genotypes_per_s"] = n_genotypes / median
-    benchmark.extra_info["bytes_per_s"] = moved_bytes / median
-    benchmark.extra_info.update(extra)
+    _MEDIAN[key] = median
+    info = benchmark.extra_info
+    info["bytes_per_s"] = moved_bytes / median
+    if n_genotypes:
+        info["genotypes_per_s"] = n_genotypes / median
+    if peer is not None and peer in _MEDIAN:
+        info["x_bedreader"] = _MEDIAN[peer] / median
+    if "copy" in _MEDIAN and key != "copy":
+        info["of_copy_bandwidth"] = info["bytes_per_s"] / _MEDIAN["copy_bytes_per_s"]
+    info.update(extra)
 
 
 @pytest.mark.benchmark(group="bandwidth")
@@ -57,17 +69,8 @@ def test_memory_copy(benchmark):
     src = np.ones(1 << 30, dtype=np.uint8)
     dst = np.empty_like(src)
     benchmark.pedantic(np.copyto, args=(dst, src), rounds=5, warmup_rounds=1)
-    _record(benchmark, 0, 2 * src.nbytes)
-
-
-@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-@pytest.mark.benchmark(group="read")
-def test_read_genofast(benchmark, ld_cohorts, shape):
-    n, m = shape
-    bed = str(ld_cohorts(n, m).prefix) + ".bed"
-    cohort = benchmark.pedantic(genofast.read_plink, args=(bed,), rounds=5, warmup_rounds=1)
-    assert cohort.genotypes.shape == (n, (m + 3) // 4)
-    _record(benchmark, n * m, m * ((n + 3) // 4) + n * ((m + 3) // 4), peer="bed-reader")
+    _record(benchmark, "copy", 0, 2 * src.nbytes)
+    _MEDIAN["copy_bytes_per_s"] = benchmark.extra_info["bytes_per_s"]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
@@ -84,7 +87,18 @@ def test_read_bedreader(benchmark, ld_cohorts, shape):
 
     g = benchmark.pedantic(read, rounds=3, warmup_rounds=1)
     assert g.shape == (n, m)
-    _record(benchmark, n * m, m * ((n + 3) // 4) + n * m)
+    _record(benchmark, f"read-bedreader-{n}x{m}", n * m, m * ((n + 3) // 4) + n * m)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.benchmark(group="read")
+def test_read_genofast(benchmark, ld_cohorts, shape):
+    n, m = shape
+    bed = str(ld_cohorts(n, m).prefix) + ".bed"
+    cohort = benchmark.pedantic(genofast.read_plink, args=(bed,), rounds=5, warmup_rounds=1)
+    assert cohort.genotypes.shape == (n, (m + 3) // 4)
+    _record(benchmark, f"read-genofast-{n}x{m}", n * m,
+            m * ((n + 3) // 4) + n * ((m + 3) // 4), peer=f"read-bedreader-{n}x{m}")
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
@@ -94,7 +108,34 @@ def test_unpack_genofast(benchmark, ld_cohorts, shape):
     packed = torch.from_numpy(ld_cohorts(n, m).packed())
     out = benchmark.pedantic(unpack, args=(packed, m), rounds=5, warmup_rounds=1)
     assert out.shape == (n, m)
-    _record(benchmark, n * m, packed.numel() + n * m)
+    _record(benchmark, f"unpack-genofast-{n}x{m}", n * m, packed.numel() + n * m,
+            output="allocated per call")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.benchmark(group="unpack")
+def test_unpack_genofast_into_buffer(benchmark, ld_cohorts, shape):
+    """unpack into a preallocated buffer, as a training loop does (and as the copy yardstick)."""
+    n, m = shape
+    packed = torch.from_numpy(ld_cohorts(n, m).packed())
+    buffer = torch.empty(n, m, dtype=torch.int8)
+    benchmark.pedantic(unpack, args=(packed, m, buffer), rounds=5, warmup_rounds=1)
+    assert torch.equal(buffer[:3], unpack(packed[:3], m))
+    _record(benchmark, f"unpack-genofast-out-{n}x{m}", n * m, packed.numel() + n * m,
+            output="preallocated")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+@pytest.mark.benchmark(group="write")
+def test_write_bedreader(benchmark, ld_cohorts, shape, tmp_path):
+    from bed_reader import to_bed
+
+    n, m = shape
+    genotypes = torch.from_numpy(ld_cohorts(n, m).packed())
+    genotypes = unpack(genotypes, m).numpy()
+    out = tmp_path / "peer.bed"
+    benchmark.pedantic(to_bed, args=(out, genotypes), rounds=3, warmup_rounds=1)
+    _record(benchmark, f"write-bedreader-{n}x{m}", n * m, n * m + m * ((n + 3) // 4))
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=IDS)
@@ -115,17 +156,5 @@ def test_write_genofast(benchmark, ld_cohorts, shape, tmp_path):
     benchmark.pedantic(write, rounds=3, warmup_rounds=1)
     peak = _peak_rss_bytes() - base if resettable else None
     assert genofast.read_plink(out).genotypes.equal(cohort.genotypes)
-    _record(benchmark, n * m, n * m + m * ((n + 3) // 4), peer="bed-reader",
-            peak_rss_above_input_bytes=peak)
-
-
-@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
-@pytest.mark.benchmark(group="write")
-def test_write_bedreader(benchmark, ld_cohorts, shape, tmp_path):
-    from bed_reader import to_bed
-
-    n, m = shape
-    genotypes = genofast.read_plink(str(ld_cohorts(n, m).prefix) + ".bed").unpack().numpy()
-    out = tmp_path / "peer.bed"
-    benchmark.pedantic(to_bed, args=(out, genotypes), rounds=3, warmup_rounds=1)
-    _record(benchmark, n * m, n * m + m * ((n + 3) // 4))
+    _record(benchmark, f"write-genofast-{n}x{m}", n * m, n * m + m * ((n + 3) // 4),
+            peer=f"write-bedreader-{n}x{m}", peak_rss_growth_bytes=peak)

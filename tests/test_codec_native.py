@@ -272,3 +272,16 @@ def test_entry_points_reject_bad_values(entry, value: int) -> None:
     g[4, 1027] = value
     with pytest.raises(ValueError, match=f"{value} at row 4, SNP 1027"):
         entry(g)
+
+
+def test_unpack_into_buffer_matches_and_checks_it() -> None:
+    """`codec.unpack(..., out=)` fills the given buffer (any CPU path) and rejects a wrong one."""
+    g = torch.randint(-1, 3, (9, 23), dtype=torch.int8, generator=torch.Generator().manual_seed(3))
+    packed = codec.pack_reference(g)
+    buffer = torch.full((9, 23), 7, dtype=torch.int8)
+    assert codec.unpack(packed, 23, out=buffer) is buffer
+    assert torch.equal(buffer, g)
+    with pytest.raises(ValueError, match="out must be"):
+        codec.unpack(packed, 23, out=torch.empty(9, 22, dtype=torch.int8))
+    with pytest.raises(ValueError, match="out must be"):
+        codec.unpack(packed, 23, out=torch.empty(9, 23, dtype=torch.int16))

@@ -144,18 +144,31 @@ def _np(t: torch.Tensor) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def unpack(packed: torch.Tensor, n_snps: int) -> torch.Tensor:
-    """Packed individual-major ``uint8 [N, ceil(M/4)]`` -> ``int8 [N, M]`` (-1 = missing)."""
+def unpack(packed: torch.Tensor, n_snps: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Packed individual-major ``uint8 [N, ceil(M/4)]`` -> ``int8 [N, M]`` (-1 = missing).
+
+    ``out``: a contiguous ``int8 [N, M]`` on the same device to write into, so a loop over
+    batches reuses one buffer instead of faulting in fresh pages on every call.
+    """
     _check_packed(packed, n_snps, "unpack")
     packed = packed.contiguous()
+    if out is not None:
+        shape = (packed.shape[0], n_snps)
+        if out.dtype != torch.int8 or tuple(out.shape) != shape or not out.is_contiguous():
+            raise ValueError(f"unpack: out must be a contiguous int8 tensor of shape {shape}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
+        if out.device != packed.device:
+            raise ValueError(f"unpack: out is on {out.device}, packed on {packed.device}")
     if packed.is_cuda:
         from genofast.ops import codec_triton
 
-        return codec_triton.unpack(packed, n_snps)
+        return codec_triton.unpack(packed, n_snps, out=out)
     core = native()
     if core is None:
-        return unpack_reference(packed, n_snps)
-    out = torch.empty(packed.shape[0], n_snps, dtype=torch.int8)
+        result = unpack_reference(packed, n_snps)
+        return result if out is None else out.copy_(result)
+    if out is None:
+        out = torch.empty(packed.shape[0], n_snps, dtype=torch.int8)
     core.unpack(_np(packed), _np(out))
     return out
 

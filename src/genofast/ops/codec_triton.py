@@ -251,10 +251,12 @@ def unpack(
     packed: torch.Tensor,
     n_snps: int,
     *,
+    out: torch.Tensor | None = None,
     block_rows: int = _UNPACK_ROWS,
     block_bytes: int = _UNPACK_BYTES,
 ) -> torch.Tensor:
-    """Packed individual-major ``uint8 [N, ceil(M/4)]`` -> ``int8 [N, M]``, code 3 -> -1.
+    """Packed individual-major ``uint8 [N, ceil(M/4)]`` -> ``int8 [N, M]``, code 3 -> -1,
+    into ``out`` when given (contiguous, checked by the caller).
 
     The block sizes are for tests (small tiles exercise tile seams); keep the defaults.
     """
@@ -263,7 +265,8 @@ def unpack(
     _pow2("block_rows", block_rows)
     _pow2("block_bytes", block_bytes)
     n, k = packed.shape
-    out = torch.empty(n, n_snps, dtype=torch.int8, device=packed.device)
+    if out is None:
+        out = torch.empty(n, n_snps, dtype=torch.int8, device=packed.device)
     if out.numel() == 0:
         return out
     tiles_k = triton.cdiv(k, block_bytes)
