@@ -30,7 +30,9 @@ test: $(VENV)/.stamp-dev
 	$(PY) -m pytest tests -q
 
 bench: $(VENV)/.stamp-dev
-	$(PY) -m pytest bench -q --benchmark-columns=min,median,max,rounds --benchmark-sort=name
+	$(PY) -m pytest bench -q --benchmark-columns=min,median,max,rounds \
+		--benchmark-json=bench/.results.json
+	$(PY) bench/tables.py bench/.results.json
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check src tests bench
