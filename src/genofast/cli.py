@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_evaluate(sub)
     _add_simulate(sub)
+    _add_demo(sub)
     return parser
 
 
@@ -214,6 +215,81 @@ def _run_simulate(args: argparse.Namespace) -> int:
           f"{res.timings['total_s']:.1f} s")
     for name in res.files.values():
         print(f"  {name}")
+    return 0
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole pipeline on a built-in simulated herd",
+        description="Simulate a small Holstein-like herd, split it into training and held-out "
+        "animals, fit a generator on the training half, stream a synthetic cohort to PLINK "
+        "files and evaluate it against the held-out half. Until the deep models land, the "
+        "generator is the independent-SNP baseline (each SNP drawn from its training genotype "
+        "frequencies): the report shows what frequencies alone keep and what they lose (LD, "
+        "structure).",
+    )
+    p.add_argument("--out", default="demo", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--n-individuals", type=int, default=2000,
+                   help="animals to simulate (default: %(default)s)")
+    p.add_argument("--chromosomes", default="1-2",
+                   help="cattle autosomes to simulate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="seed of every step (default: 1)")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from genofast.io import PlinkWriter, read_plink, write_plink
+    from genofast.io.summary import format_summary, summarize
+    from genofast.metrics.evaluate import evaluate
+    from genofast.models import IndependentSNPs
+    from genofast.report import format_table, write_report
+    from genofast.simulate import simulate_cattle
+
+    if args.n_individuals < 20:
+        raise ValueError(f"--n-individuals must be at least 20, got {args.n_individuals}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    print(f"1/5 simulating {args.n_individuals} animals on chromosomes {args.chromosomes}")
+    sim = simulate_cattle(out / "herd", args.n_individuals, chromosomes=args.chromosomes,
+                          seed=args.seed)
+    print(format_summary(summarize(sim.prefix)))
+
+    print("2/5 splitting into training and held-out halves")
+    herd = read_plink(sim.prefix)
+    order = np.random.default_rng(args.seed).permutation(herd.n_individuals)
+    half = herd.n_individuals // 2
+    train, holdout = herd.subset(samples=np.sort(order[:half])), herd.subset(
+        samples=np.sort(order[half:]))
+    write_plink(out / "train", train)
+    write_plink(out / "holdout", holdout)
+
+    print("3/5 fitting the independent-SNP baseline on the training half")
+    model = IndependentSNPs.fit(train.genotypes, train.n_snps)
+
+    print(f"4/5 sampling {holdout.n_individuals} synthetic animals to {out / 'synthetic'}.bed")
+    generator = torch.Generator().manual_seed(args.seed)
+    with PlinkWriter(out / "synthetic", herd.snps, holdout.n_individuals,
+                     iids=[f"syn{i}" for i in range(holdout.n_individuals)]) as writer:
+        for start in range(0, holdout.n_individuals, 512):
+            n = min(512, holdout.n_individuals - start)
+            writer.write(start, model.sample(n, generator))
+
+    print("5/5 evaluating synthetic vs held-out (privacy vs training)")
+    result = evaluate(out / "holdout", out / "synthetic", out / "train", seed=args.seed)
+    json_path, html_path = write_report(result, out / "report")
+    print(format_table(result))
+    print(f"report: {html_path} (numbers in {json_path})")
     return 0
 
 
