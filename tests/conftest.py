@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from genofast._native import native
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
@@ -52,3 +59,43 @@ def plink2() -> str:
 @pytest.fixture
 def plink19() -> str:
     return _binary("plink1.9")
+
+
+@pytest.fixture(params=["native", "reference"])
+def codec_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run the test on the native core, then on the torch-reference fallback."""
+    if request.param == "native":
+        monkeypatch.delenv("GENOFAST_NO_NATIVE", raising=False)
+        native.cache_clear()
+        if native() is None:
+            pytest.skip("native core not built (pip install -e .)")
+    else:
+        monkeypatch.setenv("GENOFAST_NO_NATIVE", "1")
+        native.cache_clear()
+    yield request.param
+    native.cache_clear()
+
+
+@pytest.fixture
+def run_under_triton_interpreter() -> Callable[[Path], None]:
+    """``run(test_file)`` runs the file's ``test_kernel_*`` tests in a fresh pytest process with
+    TRITON_INTERPRET=1 set from its start (Triton decides at ``@triton.jit`` time, so it cannot be
+    switched inside a process that already imported the kernels); all must pass, none skip."""
+
+    def run(test_file: Path) -> None:
+        env = dict(os.environ, TRITON_INTERPRET="1")
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH", "")) if p
+        )
+        cmd = [
+            sys.executable, "-m", "pytest", str(test_file), "-q", "-k", "test_kernel_",
+            "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        report = (proc.stdout + proc.stderr)[-6000:]
+        assert proc.returncode == 0, f"interpreter run failed (exit {proc.returncode}):\n{report}"
+        summary = proc.stdout.strip().splitlines()[-1]
+        assert re.search(r"\d+ passed", summary), report
+        assert not re.search(r"skipped|failed|error", summary), report
+
+    return run

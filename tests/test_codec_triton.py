@@ -15,10 +15,6 @@ Where the kernels run:
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -243,24 +239,9 @@ def test_kernel_rejects_malformed_input() -> None:
 
 
 @pytest.mark.skipif(INTERPRETED, reason="the kernels are already interpreted in this process")
-def test_kernels_under_interpreter_subprocess() -> None:
-    """Run every test_kernel_* test in a fresh pytest process with TRITON_INTERPRET=1 set from
-    its start; all must pass and none may be skipped."""
-    package_root = Path(codec.__file__).resolve().parents[2]  # the folder holding genofast/
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(package_root), os.environ.get("PYTHONPATH", "")) if p
-    )
-    cmd = [
-        sys.executable, "-m", "pytest", str(Path(__file__).resolve()), "-q", "-k", "test_kernel_",
-        "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    report = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, f"interpreter run failed (exit {proc.returncode}):\n{report}"
-    summary = proc.stdout.strip().splitlines()[-1]
-    assert re.search(r"\d+ passed", summary), report
-    assert not re.search(r"skipped|failed|error", summary), report
+def test_kernels_under_interpreter_subprocess(run_under_triton_interpreter) -> None:
+    """Every test_kernel_* test again, in a fresh process under the Triton interpreter."""
+    run_under_triton_interpreter(Path(__file__).resolve())
 
 
 # ---------------------------------------------------------------------------------------------

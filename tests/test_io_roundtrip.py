@@ -22,21 +22,6 @@ from genofast.ops import pack
 BR_MISSING = -127  # bed-reader's int8 missing value
 
 
-@pytest.fixture(params=["native", "reference"])
-def codec_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on the native core, then on the torch-reference fallback."""
-    if request.param == "native":
-        monkeypatch.delenv("GENOFAST_NO_NATIVE", raising=False)
-        native.cache_clear()
-        if native() is None:
-            pytest.skip("native core not built (pip install -e .)")
-    else:
-        monkeypatch.setenv("GENOFAST_NO_NATIVE", "1")
-        native.cache_clear()
-    yield request.param
-    native.cache_clear()
-
-
 def random_genotypes(rng: np.random.Generator, n: int, m: int, p_missing: float = 0.1):
     g = rng.integers(0, 3, size=(n, m)).astype(np.int8)
     g[rng.random((n, m)) < p_missing] = -1

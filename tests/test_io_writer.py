@@ -10,24 +10,9 @@ import torch
 from bed_reader import open_bed
 
 from genofast import PlinkWriter, read_plink, write_plink
-from genofast._native import native
 from genofast.io import SampleTable, SnpTable
 from genofast.io.writer import shift_bed_bytes
 from genofast.ops import pack
-
-
-@pytest.fixture(params=["native", "reference"])
-def codec_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "native":
-        monkeypatch.delenv("GENOFAST_NO_NATIVE", raising=False)
-        native.cache_clear()
-        if native() is None:
-            pytest.skip("native core not built (pip install -e .)")
-    else:
-        monkeypatch.setenv("GENOFAST_NO_NATIVE", "1")
-        native.cache_clear()
-    yield request.param
-    native.cache_clear()
 
 
 def genotypes(seed: int, n: int, m: int) -> np.ndarray:

@@ -5,10 +5,6 @@ fresh pytest process with ``TRITON_INTERPRET=1`` on CPU tensors; on a GPU they r
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -92,25 +88,11 @@ def test_kernel_counts_bad_tokens() -> None:
     assert diffusion_triton.reverse_step(*args, 0, None, 0, 0, False)[1] == 1  # mask
 
 
-def test_kernels_under_interpreter_subprocess() -> None:
-    """Run the test_kernel_* tests in a fresh process with TRITON_INTERPRET=1 from its start."""
+def test_kernels_under_interpreter_subprocess(run_under_triton_interpreter) -> None:
+    """The test_kernel_* tests again, in a fresh process under the Triton interpreter."""
     if INTERPRETED:
         pytest.skip("already interpreting in this process")
-    package_root = Path(diffusion.__file__).resolve().parents[2]
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(package_root), os.environ.get("PYTHONPATH", "")) if p
-    )
-    cmd = [
-        sys.executable, "-m", "pytest", str(Path(__file__).resolve()), "-q", "-k", "test_kernel_",
-        "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    report = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, f"interpreter run failed (exit {proc.returncode}):\n{report}"
-    summary = proc.stdout.strip().splitlines()[-1]
-    assert re.search(r"\d+ passed", summary), report
-    assert not re.search(r"skipped|failed|error", summary), report
+    run_under_triton_interpreter(Path(__file__).resolve())
 
 
 @needs_cuda
