@@ -16,6 +16,8 @@ reference (`*_reference`, below) when the native core is not built. Tests compar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -173,29 +175,36 @@ def unpack(packed: torch.Tensor, n_snps: int, out: torch.Tensor | None = None) -
     return out
 
 
+def _pack_checked(genotypes: torch.Tensor, name: str, out_shape: tuple[int, int],
+                  reference: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Run the packing op ``name`` (``pack`` or ``pack_bed``) on the genotypes' device; the
+    kernels count invalid values as they go, so the values are scanned again only to say which
+    one was bad (the reference path scans once)."""
+    genotypes = genotypes.contiguous()
+    if genotypes.is_cuda:
+        from genofast.ops import codec_triton
+
+        out, n_bad = getattr(codec_triton, name)(genotypes)
+    else:
+        core = native()
+        if core is None:
+            out, n_bad = reference(genotypes), None
+        else:
+            out = torch.empty(out_shape, dtype=torch.uint8)
+            n_bad = getattr(core, name)(_np(genotypes), _np(out))
+    if n_bad is None or n_bad:
+        _raise_bad_values(genotypes)
+    return out
+
+
 def pack(genotypes: torch.Tensor) -> torch.Tensor:
     """``int8 [N, M]`` (0/1/2, -1 = missing) -> packed individual-major ``uint8 [N, ceil(M/4)]``.
 
     Raises ValueError on any value outside {-1, 0, 1, 2}.
     """
     _check_genotypes(genotypes)
-    genotypes = genotypes.contiguous()
-    if genotypes.is_cuda:
-        from genofast.ops import codec_triton
-
-        out, n_bad = codec_triton.pack(genotypes)
-    else:
-        core = native()
-        if core is None:
-            out, n_bad = pack_reference(genotypes), None
-        else:
-            out = torch.empty(
-                genotypes.shape[0], n_packed_bytes(genotypes.shape[1]), dtype=torch.uint8
-            )
-            n_bad = core.pack(_np(genotypes), _np(out))
-    if n_bad is None or n_bad:
-        _raise_bad_values(genotypes)
-    return out
+    shape = (genotypes.shape[0], n_packed_bytes(genotypes.shape[1]))
+    return _pack_checked(genotypes, "pack", shape, pack_reference)
 
 
 def bed_to_packed(bed: torch.Tensor, n_individuals: int) -> torch.Tensor:
@@ -240,20 +249,5 @@ def pack_bed(genotypes: torch.Tensor) -> torch.Tensor:
     """``int8 [B, M]`` -> `.bed` body ``uint8 [M, ceil(B/4)]``: a batch of individuals packed
     straight into PLINK's SNP-major layout (what the sampler emits). Raises on invalid values."""
     _check_genotypes(genotypes)
-    genotypes = genotypes.contiguous()
-    if genotypes.is_cuda:
-        from genofast.ops import codec_triton
-
-        out, n_bad = codec_triton.pack_bed(genotypes)
-    else:
-        core = native()
-        if core is None:
-            out, n_bad = pack_bed_reference(genotypes), None
-        else:
-            out = torch.empty(
-                genotypes.shape[1], n_packed_bytes(genotypes.shape[0]), dtype=torch.uint8
-            )
-            n_bad = core.pack_bed(_np(genotypes), _np(out))
-    if n_bad is None or n_bad:
-        _raise_bad_values(genotypes)
-    return out
+    shape = (genotypes.shape[1], n_packed_bytes(genotypes.shape[0]))
+    return _pack_checked(genotypes, "pack_bed", shape, pack_bed_reference)
