@@ -1,16 +1,8 @@
 """PLINK .bed/.bim/.fam and phenotype files: packed read, streaming write, summaries."""
 
 from genofast.io.pheno import Phenotypes, fam_phenotype, read_pheno, write_pheno
-from genofast.io.plink import (
-    Cohort,
-    SampleTable,
-    SnpTable,
-    read_bim,
-    read_fam,
-    read_plink,
-    write_bim,
-    write_fam,
-)
+from genofast.io.plink import Cohort, read_plink
+from genofast.io.tables import SampleTable, SnpTable, read_bim, read_fam, write_bim, write_fam
 from genofast.io.writer import PlinkWriter, write_plink
 
 __all__ = [

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genofast.io.plink import PathLike, SampleTable
+from genofast.io.tables import PathLike, SampleTable
 
 MISSING = frozenset({"-9", "na", "nan", ".", ""})
 

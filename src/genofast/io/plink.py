@@ -12,16 +12,24 @@ fifth column), 3 = missing.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from genofast._native import native
+from genofast.io.tables import (
+    PathLike,
+    SampleTable,
+    Selection,
+    SnpTable,
+    as_index,
+    read_bim,
+    read_fam,
+)
 from genofast.ops import codec
 from genofast.ops.codec import n_packed_bytes
 
@@ -30,297 +38,12 @@ MODE_SNP_MAJOR = 0x01
 MODE_INDIVIDUAL_MAJOR = 0x00
 HEADER_BYTES = 3
 
-#: What ``snps=`` and ``samples=`` accept: a slice, an index array (ints, negatives count from the
-#: end, repeats allowed) or a boolean mask over the file's rows.
-Selection = slice | Sequence[int] | Sequence[bool] | np.ndarray | torch.Tensor | None
-PathLike = str | os.PathLike
-
 # Fallback transpose budget: codes (one byte per genotype) handled per SNP chunk. The torch
 # reference holds a few copies of it, so a chunk costs ~4x this many bytes whatever N.
 _FALLBACK_CODES_PER_CHUNK = 1 << 24
 _FALLBACK_MAX_SNPS = 8192
-_MISSING_PHENO = {"-9", "na", "nan", "", "."}
 
 
-# ---------------------------------------------------------------------------------------------
-# selections
-# ---------------------------------------------------------------------------------------------
-
-
-def as_index(sel: Selection, n: int, what: str) -> np.ndarray | None:
-    """Normalise a selection over ``n`` rows to an int64 index array, or None for "all rows"."""
-    if sel is None:
-        return None
-    if isinstance(sel, slice):
-        idx = np.arange(n, dtype=np.int64)[sel]
-        return None if len(idx) == n and (n == 0 or (idx[0] == 0 and idx[-1] == n - 1)) else idx
-    if isinstance(sel, torch.Tensor):
-        sel = sel.detach().cpu().numpy()
-    arr = np.asarray(sel)
-    if arr.ndim != 1:
-        raise ValueError(f"{what}: expected a slice, a 1-D index array or a boolean mask, "
-                         f"got an array of shape {arr.shape}")
-    if arr.dtype == np.bool_:
-        if len(arr) != n:
-            raise ValueError(f"{what}: boolean mask has {len(arr)} entries, expected {n}")
-        return np.flatnonzero(arr).astype(np.int64)
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{what}: expected integer indices or a boolean mask, got {arr.dtype}")
-    idx = arr.astype(np.int64)
-    bad = (idx < -n) | (idx >= n)
-    if bad.any():
-        raise IndexError(f"{what}: index {int(idx[bad][0])} out of range for {n} rows")
-    return np.where(idx < 0, idx + n, idx)
-
-
-def _take(arr: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
-    return arr.copy() if idx is None else arr[idx]
-
-
-# ---------------------------------------------------------------------------------------------
-# tables
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class SnpTable:
-    """The `.bim` columns as numpy arrays, one entry per SNP."""
-
-    chromosome: np.ndarray  # str
-    sid: np.ndarray  # str
-    cm_position: np.ndarray  # float64
-    bp_position: np.ndarray  # int64
-    allele_1: np.ndarray  # str, the counted allele (code = copies of allele_1)
-    allele_2: np.ndarray  # str
-
-    def __post_init__(self) -> None:
-        self.chromosome = np.asarray(self.chromosome, dtype=str)
-        self.sid = np.asarray(self.sid, dtype=str)
-        self.cm_position = np.asarray(self.cm_position, dtype=np.float64)
-        self.bp_position = np.asarray(self.bp_position, dtype=np.int64)
-        self.allele_1 = np.asarray(self.allele_1, dtype=str)
-        self.allele_2 = np.asarray(self.allele_2, dtype=str)
-        n = len(self.sid)
-        for name in ("chromosome", "cm_position", "bp_position", "allele_1", "allele_2"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"SnpTable: column {name} has {len(getattr(self, name))} "
-                                 f"entries, sid has {n}")
-
-    def __len__(self) -> int:
-        return len(self.sid)
-
-    def __getitem__(self, sel: Selection) -> SnpTable:
-        idx = as_index(sel, len(self), "SnpTable")
-        return SnpTable(*(_take(getattr(self, c), idx) for c in self.columns()))
-
-    @staticmethod
-    def columns() -> tuple[str, ...]:
-        return ("chromosome", "sid", "cm_position", "bp_position", "allele_1", "allele_2")
-
-    @classmethod
-    def synthetic(cls, n_snps: int, chromosome: str = "1") -> SnpTable:
-        """A placeholder panel (``snp0``.., bp 1.., alleles A/G) for data without a `.bim`."""
-        return cls(
-            chromosome=np.full(n_snps, chromosome),
-            sid=np.array([f"snp{j}" for j in range(n_snps)], dtype=str),
-            cm_position=np.zeros(n_snps),
-            bp_position=np.arange(1, n_snps + 1, dtype=np.int64),
-            allele_1=np.full(n_snps, "A"),
-            allele_2=np.full(n_snps, "G"),
-        )
-
-    def chromosome_names(self) -> list[str]:
-        """Distinct chromosome names in order of first appearance."""
-        _, first = np.unique(self.chromosome, return_index=True)
-        return [str(self.chromosome[i]) for i in np.sort(first)]
-
-
-@dataclass(eq=False)
-class SampleTable:
-    """The `.fam` columns as numpy arrays, one entry per individual.
-
-    ``phenotype`` is float64 with NaN for missing (-9, NA, non-numeric, and 0 when the column is
-    case/control-coded, PLINK 1's rule); ``phenotype_raw`` keeps the text so that a fileset written
-    back carries the column unchanged.
-    """
-
-    fid: np.ndarray  # str
-    iid: np.ndarray  # str
-    father: np.ndarray  # str
-    mother: np.ndarray  # str
-    sex: np.ndarray  # int64: 1 male, 2 female, 0 unknown
-    phenotype: np.ndarray  # float64, NaN missing
-    phenotype_raw: np.ndarray | None = field(default=None)  # str, as in the file
-
-    def __post_init__(self) -> None:
-        self.fid = np.asarray(self.fid, dtype=str)
-        self.iid = np.asarray(self.iid, dtype=str)
-        self.father = np.asarray(self.father, dtype=str)
-        self.mother = np.asarray(self.mother, dtype=str)
-        self.sex = np.asarray(self.sex, dtype=np.int64)
-        self.phenotype = np.asarray(self.phenotype, dtype=np.float64)
-        if self.phenotype_raw is None:
-            self.phenotype_raw = np.array(
-                ["-9" if math.isnan(v) else repr(float(v)) for v in self.phenotype], dtype=str
-            ).reshape(-1)
-        else:
-            self.phenotype_raw = np.asarray(self.phenotype_raw, dtype=str)
-        n = len(self.iid)
-        for name in ("fid", "father", "mother", "sex", "phenotype", "phenotype_raw"):
-            if len(getattr(self, name)) != n:
-                raise ValueError(f"SampleTable: column {name} has {len(getattr(self, name))} "
-                                 f"entries, iid has {n}")
-
-    def __len__(self) -> int:
-        return len(self.iid)
-
-    def __getitem__(self, sel: Selection) -> SampleTable:
-        idx = as_index(sel, len(self), "SampleTable")
-        return SampleTable(*(_take(getattr(self, c), idx) for c in self.columns()))
-
-    @staticmethod
-    def columns() -> tuple[str, ...]:
-        return ("fid", "iid", "father", "mother", "sex", "phenotype", "phenotype_raw")
-
-    @classmethod
-    def from_iids(cls, iids: Iterable[str], fid: Iterable[str] | None = None) -> SampleTable:
-        """Unrelated individuals with unknown sex and phenotype; FID = IID unless given."""
-        iid = np.asarray(list(iids), dtype=str).reshape(-1)
-        n = len(iid)
-        return cls(
-            fid=iid.copy() if fid is None else np.asarray(list(fid), dtype=str),
-            iid=iid,
-            father=np.full(n, "0"),
-            mother=np.full(n, "0"),
-            sex=np.zeros(n, dtype=np.int64),
-            phenotype=np.full(n, np.nan),
-            phenotype_raw=np.full(n, "-9"),
-        )
-
-    @classmethod
-    def default(cls, n: int) -> SampleTable:
-        """``ind0``, ``ind1``, ... for synthetic cohorts."""
-        return cls.from_iids(f"ind{i}" for i in range(n))
-
-
-# ---------------------------------------------------------------------------------------------
-# .bim / .fam
-# ---------------------------------------------------------------------------------------------
-
-
-def _read_table(path: PathLike, n_cols: int, kind: str) -> list[list[str]]:
-    """Whitespace table -> its ``n_cols`` columns as lists of str; errors name the file and line.
-
-    One ``split()`` of the whole text; the per-line check runs only when the token count does not
-    fit (a bad line), so a 50k-line `.bim` parses in a few milliseconds.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind} file not found: {path}")
-    text = path.read_text()
-    tokens = text.split()
-    n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-    if len(tokens) != n_cols * n_lines:
-        n_lines = 0
-        for lineno, ln in enumerate(text.splitlines(), 1):
-            k = len(ln.split())
-            if k and k != n_cols:
-                raise ValueError(f"{path}: line {lineno} has {k} columns, a {kind} line has "
-                                 f"{n_cols}")
-            n_lines += k > 0
-    return [tokens[c::n_cols] for c in range(n_cols)]
-
-
-def _strings(col: list[str]) -> np.ndarray:
-    return np.array(col, dtype=str) if col else np.empty(0, dtype=str)
-
-
-def _convert(col: list[str], dtype: type, path: Path, kind: str, name: str) -> np.ndarray:
-    """A column of numbers; a bad value raises naming the file, line and column."""
-    np_dtype = np.float64 if dtype is float else np.int64
-    try:
-        return np.fromiter(map(dtype, col), dtype=np_dtype, count=len(col))
-    except ValueError:
-        for i, v in enumerate(col):
-            try:
-                dtype(v)
-            except ValueError:
-                raise ValueError(f"{path}: {kind} line {i + 1}: {name} {v!r} is not "
-                                 f"{'a number' if dtype is float else 'an integer'}") from None
-        raise
-
-
-def read_bim(path: PathLike) -> SnpTable:
-    """Read a `.bim`: chromosome, SNP id, cM, bp, allele_1, allele_2 (6 whitespace columns)."""
-    path = Path(path)
-    chrom, sid, cm, bp, a1, a2 = _read_table(path, 6, ".bim")
-    return SnpTable(
-        chromosome=_strings(chrom),
-        sid=_strings(sid),
-        cm_position=_convert(cm, float, path, ".bim", "cM position"),
-        bp_position=_convert(bp, int, path, ".bim", "bp position"),
-        allele_1=_strings(a1),
-        allele_2=_strings(a2),
-    )
-
-
-def parse_phenotype(raw: np.ndarray) -> np.ndarray:
-    """`.fam` phenotype text -> float64, NaN for -9/NA/non-numeric; 0 too when case/control."""
-    out = np.full(len(raw), np.nan)
-    for i, v in enumerate(raw):
-        if v.lower() in _MISSING_PHENO:
-            continue
-        try:
-            out[i] = float(v)
-        except ValueError:
-            pass
-    present = out[~np.isnan(out)]
-    if len(present) and np.isin(present, (0.0, 1.0, 2.0)).all():
-        out[out == 0.0] = np.nan  # PLINK 1: case/control column, 0 = missing
-    return out
-
-
-def read_fam(path: PathLike) -> SampleTable:
-    """Read a `.fam`: FID, IID, father, mother, sex, phenotype (6 whitespace columns)."""
-    path = Path(path)
-    fid, iid, father, mother, sex, pheno = _read_table(path, 6, ".fam")
-    raw = _strings(pheno)
-    return SampleTable(
-        fid=_strings(fid),
-        iid=_strings(iid),
-        father=_strings(father),
-        mother=_strings(mother),
-        sex=_convert(sex, int, path, ".fam", "sex"),
-        phenotype=parse_phenotype(raw),
-        phenotype_raw=raw,
-    )
-
-
-def write_bim(path: PathLike, snps: SnpTable) -> None:
-    """Write a `.bim` (tab separated, as PLINK does)."""
-    cm = [repr(float(v)) for v in snps.cm_position]
-    with open(path, "w") as f:
-        f.writelines(
-            f"{c}\t{s}\t{g}\t{b}\t{a1}\t{a2}\n"
-            for c, s, g, b, a1, a2 in zip(snps.chromosome, snps.sid, cm, snps.bp_position,
-                                          snps.allele_1, snps.allele_2, strict=True)
-        )
-
-
-def write_fam(path: PathLike, samples: SampleTable) -> None:
-    """Write a `.fam` (space separated); the phenotype column is written as read."""
-    with open(path, "w") as f:
-        f.writelines(
-            f"{a} {b} {c} {d} {e} {p}\n"
-            for a, b, c, d, e, p in zip(samples.fid, samples.iid, samples.father, samples.mother,
-                                        samples.sex, samples.phenotype_raw, strict=True)
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# cohort
 # ---------------------------------------------------------------------------------------------
 
 

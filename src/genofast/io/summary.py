@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofast.io.plink import PathLike, plink_paths, read_plink
+from genofast.io.plink import plink_paths, read_plink
+from genofast.io.tables import PathLike
 from genofast.ops import unpack
 
 MAF_BINS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)

@@ -21,18 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofast.io.plink import (
-    BED_MAGIC,
-    HEADER_BYTES,
-    MODE_SNP_MAJOR,
-    Cohort,
-    PathLike,
-    SampleTable,
-    SnpTable,
-    plink_paths,
-    write_bim,
-    write_fam,
-)
+from genofast.io.plink import BED_MAGIC, HEADER_BYTES, MODE_SNP_MAJOR, Cohort, plink_paths
+from genofast.io.tables import PathLike, SampleTable, SnpTable, write_bim, write_fam
 from genofast.ops import pack_bed, packed_to_bed
 from genofast.ops.codec import n_packed_bytes
 
