@@ -65,7 +65,7 @@ def test_unknown_mode(fileset: Path) -> None:
         read_plink(fileset)
 
 
-@pytest.mark.parametrize("delta", [-1, 1, -3])
+@pytest.mark.parametrize("delta", [-1, 1, -3, 3])  # +-3: a whole SNP row (threaded path)
 def test_size_mismatch(fileset: Path, delta: int) -> None:
     bed = fileset.with_suffix(".bed")
     data = bed.read_bytes()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,33 +192,64 @@ def read_plink(
     for p, kind in ((bim_path, ".bim"), (fam_path, ".fam"), (bed_path, ".bed")):
         if not p.is_file():
             raise FileNotFoundError(f"{kind} file not found: {p}")
-    snp_table = read_bim(bim_path)
     sample_table = read_fam(fam_path)
-    m_file, n_file = len(snp_table), len(sample_table)
-    body = open_bed_body(bed_path, m_file, n_file)
-
-    jidx = as_index(snps, m_file, "snps")
-    if chromosomes is not None:
-        keep = _chromosome_index(snp_table, chromosomes, bim_path)
-        jidx = np.flatnonzero(keep) if jidx is None else jidx[keep[jidx]]
-        if len(jidx) == m_file:
-            jidx = None
+    n_file = len(sample_table)
     sidx = as_index(samples, n_file, "samples")
+    core = native()
+    m_bed = _snp_rows_of_bed(bed_path, n_file)
+    if core is not None and chromosomes is None and m_bed is not None:
+        # The .bed size already gives the SNP count, so the transpose (native, GIL released)
+        # runs in a worker thread while this one parses the .bim; then the two must agree.
+        body = open_bed_body(bed_path, m_bed, n_file)
+        jidx = as_index(snps, m_bed, "snps")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            job = pool.submit(_transpose, core, body, jidx, sidx, n_file)
+            snp_table = read_bim(bim_path)
+            out = job.result()
+        if len(snp_table) != m_bed:
+            open_bed_body(bed_path, len(snp_table), n_file)  # raises the size mismatch
+    else:
+        snp_table = read_bim(bim_path)
+        m_file = len(snp_table)
+        body = open_bed_body(bed_path, m_file, n_file)
+        jidx = as_index(snps, m_file, "snps")
+        if chromosomes is not None:
+            keep = _chromosome_index(snp_table, chromosomes, bim_path)
+            jidx = np.flatnonzero(keep) if jidx is None else jidx[keep[jidx]]
+            if len(jidx) == m_file:
+                jidx = None
+        out = _transpose(core, body, jidx, sidx, n_file)
+    del body
     snp_sel = snp_table if jidx is None else snp_table[jidx]
     sample_sel = sample_table if sidx is None else sample_table[sidx]
-    m, n = len(snp_sel), len(sample_sel)
+    return Cohort(torch.from_numpy(out), snp_sel, sample_sel)
 
+
+def _snp_rows_of_bed(bed_path: Path, n_individuals: int) -> int | None:
+    """SNP rows implied by the `.bed` size for ``n_individuals``, or None when it does not divide
+    (read_plink then reports the mismatch against the `.bim`)."""
+    row_bytes = n_packed_bytes(n_individuals)
+    body = bed_path.stat().st_size - HEADER_BYTES
+    if row_bytes == 0 or body < 0 or body % row_bytes:
+        return None
+    return body // row_bytes
+
+
+def _transpose(core, body: np.ndarray, jidx: np.ndarray | None, sidx: np.ndarray | None,
+               n_file: int) -> np.ndarray:
+    """Selected rows of the mapped `.bed` body -> packed individual-major ``uint8 [n, ceil(m/4)]``
+    (native kernel when built, else the chunked torch reference)."""
+    m = body.shape[0] if jidx is None else len(jidx)
+    n = n_file if sidx is None else len(sidx)
     out = np.zeros((n, n_packed_bytes(m)), dtype=np.uint8)
     if m and n:
-        core = native()
         if core is not None:
             empty = np.empty(0, dtype=np.int64)
             core.bed_to_packed(body, empty if jidx is None else np.ascontiguousarray(jidx),
                                empty if sidx is None else np.ascontiguousarray(sidx), out)
         else:
             _bed_to_packed_chunks(body, n_file, jidx, sidx, out)
-    del body
-    return Cohort(torch.from_numpy(out), snp_sel, sample_sel)
+    return out
 
 
 def _bed_to_packed_chunks(
