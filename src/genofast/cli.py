@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_simulate(sub)
     _add_demo(sub)
+    _add_train(sub)
+    _add_sample(sub)
     return parser
 
 
@@ -236,8 +238,10 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
                    help="output folder (default: %(default)s)")
     p.add_argument("--n-individuals", type=int, default=2000,
                    help="animals to simulate (default: %(default)s)")
-    p.add_argument("--chromosomes", default="1-2",
-                   help="cattle autosomes to simulate (default: %(default)s)")
+    p.add_argument("--chromosomes", default="14,26-29",
+                   help="cattle autosomes to simulate (default: %(default)s, ~5,500 SNPs)")
+    p.add_argument("--max-mb", type=float, metavar="MB",
+                   help="simulate only the first MB megabases of each chromosome (a quick run)")
     p.add_argument("--seed", type=int, default=1, help="seed of every step (default: 1)")
     p.set_defaults(run=_run_demo)
 
@@ -253,7 +257,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from genofast.metrics.evaluate import evaluate
     from genofast.models import IndependentSNPs
     from genofast.report import format_table, write_report
-    from genofast.simulate import simulate_cattle
+    from genofast.simulate import CATTLE, parse_chromosomes, simulate_cattle
 
     if args.n_individuals < 20:
         raise ValueError(f"--n-individuals must be at least 20, got {args.n_individuals}")
@@ -261,8 +265,14 @@ def _run_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     print(f"1/5 simulating {args.n_individuals} animals on chromosomes {args.chromosomes}")
+    # 2 Mb coalescent segments (default 5 Mb) keep the demo under a minute; they cost some LD
+    # beyond 0.5 Mb (docs/simulate.md). The trait has a DGAT1-like QTL when BTA14 is simulated.
+    trait = "name=fat,h2=0.4,n_causal=100"
+    if "14" in parse_chromosomes(args.chromosomes, CATTLE.autosomes):
+        trait += ",qtl=14:0.2"
     sim = simulate_cattle(out / "herd", args.n_individuals, chromosomes=args.chromosomes,
-                          seed=args.seed)
+                          seed=args.seed, segment_length=2_000_000, traits=[trait],
+                          max_bp=None if args.max_mb is None else int(args.max_mb * 1e6))
     print(format_summary(summarize(sim.prefix)))
 
     print("2/5 splitting into training and held-out halves")
@@ -290,6 +300,100 @@ def _run_demo(args: argparse.Namespace) -> int:
     json_path, html_path = write_report(result, out / "report")
     print(format_table(result))
     print(f"report: {html_path} (numbers in {json_path})")
+    return 0
+
+
+# --- train -------------------------------------------------------------------------------------
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a generative model on a PLINK cohort",
+        description="Train a model (categorical diffusion) on a PLINK cohort into RUN_DIR: "
+        "seeded train/validation split, periodic sampled-cohort evaluation keeping the best "
+        "checkpoint, JSONL log, resumable checkpoints. Ctrl-C saves before exiting.",
+    )
+    p.add_argument("--bfile", required=True, metavar="PREFIX", help="PLINK prefix to train on")
+    p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID name...)")
+    p.add_argument("--pheno-name", action="append", metavar="NAME",
+                   help="trait to condition on (repeat for several)")
+    p.add_argument("--model", default="diffusion", help="model (default: %(default)s)")
+    p.add_argument("--transition", default="mask", help="mask, uniform or marginal "
+                   "(default: %(default)s)")
+    p.add_argument("--config", default="cpu-small", metavar="NAME",
+                   help="named backbone size, e.g. cpu-small, cattle-50k (default: %(default)s)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="override a training or backbone setting (e.g. lr=3e-4, width=64)")
+    p.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from genofast.train import TrainConfig, Trainer, parse_sets
+
+    train_sets, backbone_sets = parse_sets(args.set)
+    fields = {"model": args.model, "transition": args.transition, "config": args.config,
+              "max_minutes": args.max_minutes, "device": args.device, **train_sets}
+    cfg = dataclasses.replace(TrainConfig(), **fields)
+    if args.resume and (train_sets or backbone_sets):
+        raise ValueError("--resume continues the saved configuration; drop --set")
+    trainer = Trainer(args.bfile, args.out, cfg, backbone_sets, pheno=args.pheno,
+                      pheno_names=args.pheno_name, resume=args.resume, progress=not args.quiet)
+    summary = trainer.fit()
+    print(json.dumps(summary))
+    return 130 if summary["stopped"] in ("SIGINT", "SIGTERM") else 0
+
+
+# --- sample ------------------------------------------------------------------------------------
+
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sample",
+        help="stream a synthetic cohort from a trained run to PLINK files",
+        description="Sample N individuals from RUN_DIR's best checkpoint (EMA weights) in "
+        "batches written straight into PREFIX.bed/.bim/.fam at constant memory; the same seed "
+        "gives the same cohort whatever the batch size.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by genofast train")
+    p.add_argument("--n", type=int, required=True, help="individuals to sample")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="output PLINK prefix")
+    p.add_argument("--cond", action="append", metavar="NAME=VALUE", default=[],
+                   help="condition on a trait value (repeat for several)")
+    p.add_argument("--guidance", type=float, default=0.0,
+                   help="classifier-free guidance weight (default: 0)")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="checkpoint to sample from (default: best)")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_sample)
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    from genofast.sample import sample_cohort
+
+    cond = {}
+    for pair in args.cond:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--cond {pair!r}: expected NAME=VALUE")
+        cond[name.strip()] = value.strip()
+    summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None,
+                            guidance=args.guidance, steps=args.steps, seed=args.seed,
+                            batch_size=args.batch_size, checkpoint=args.checkpoint,
+                            device=args.device, progress=not args.quiet)
+    print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"
+          + (f" and {summary['pheno']}" if summary["pheno"] else ""))
     return 0
 
 
