@@ -346,8 +346,15 @@ def _run_train(args: argparse.Namespace) -> int:
         raise ValueError("--resume continues the saved configuration; drop --set")
     trainer = Trainer(args.bfile, args.out, cfg, backbone_sets, pheno=args.pheno,
                       pheno_names=args.pheno_name, resume=args.resume, progress=not args.quiet)
-    summary = trainer.fit()
-    print(json.dumps(summary))
+    try:
+        summary = trainer.fit()
+    finally:
+        if trainer.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if trainer.main:
+        print(json.dumps(summary))
     return 130 if summary["stopped"] in ("SIGINT", "SIGTERM") else 0
 
 

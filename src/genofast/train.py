@@ -1,0 +1,619 @@
+"""One trainer for every generative model: packed cohort on the device, AdamW, EMA, checkpoints.
+
+The loop, in one breath::
+
+    cohort (uint8 [N, ceil(M/4)], resident on the device) -> seeded train/validation split
+    for step in 1..max_steps:
+        rows = a slice of this epoch's seeded permutation of the training individuals
+        loss = model.loss(packed[rows], rows, cond[rows], seed, offset=step)  # unpacks in the op
+        AdamW step (warm-up + cosine LR, grad clipping, bf16 autocast on CUDA), EMA update
+        every eval_every steps: sample a validation-sized cohort with the EMA weights, score it
+        against the validation split, keep the best checkpoint
+
+Everything random in a step is keyed by (seed, step): the batch by a permutation seeded per epoch,
+the diffusion noise and t by ``seed``/``offset=step`` inside ``loss``. So a resumed run replays the
+same batches and noise as an uninterrupted one, and resuming only needs the weights, EMA, AdamW
+state and step (the torch RNG state is saved too, for models that draw from it).
+
+Selection score (lower is better): ``(1 - allele_freq_r) + ld_r2_mae`` of the sampled cohort
+against the validation individuals, both from `genofast.metrics.evaluate` (frequency and LD
+families, no real-vs-real reference). The first term catches drift of the frequencies (a fresh
+diffusion model already starts at the independent-SNP frequencies), the second is what the network
+is there to learn: the LD structure.
+
+Run folder::
+
+    config.json     the TrainConfig, backbone sizes, traits (+ standardisation stats), SNP count
+    snps.bim        the training SNPs (the sampler writes them as the synthetic .bim)
+    split.json      seeded train/validation split (indices, FID/IID)
+    log.jsonl       one JSON object per logged step / evaluation
+    last/, best/    model.safetensors, ema.safetensors, trainer.pt (AdamW + RNG, tensors only),
+                    state.json (step, best score); every file written to a temp name then
+                    os.replace'd, state.json last
+
+Loading never unpickles: safetensors, JSON, and ``torch.load(weights_only=True)``.
+
+Several processes (``torchrun --nproc_per_node K -m genofast.cli train ...``):
+DistributedDataParallel (NCCL on CUDA, gloo on CPU). Every rank holds the packed cohort; a step's
+global batch is ``batch_size x K`` rows of the same seeded permutation and rank r takes the r-th
+block of ``batch_size`` (its shard of the step's individuals); DDP averages the gradients. Rank 0
+alone writes files, evaluates and keeps checkpoints; the stop decision (time, signal) is reduced
+over the ranks every step so they all stop at the same step.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+
+from genofast.io import Cohort, read_pheno, read_plink
+from genofast.io.tables import SampleTable, SnpTable, read_bim, write_bim
+from genofast.models.backbone import CONFIGS, BackboneConfig, PatchTransformer, Trait
+from genofast.models.diffusion import SCHEDULES, CategoricalDiffusion, genotype_frequencies
+from genofast.ops import pack
+from genofast.ops.diffusion import TRANSITIONS
+
+MODELS = ("diffusion",)
+_STOPS = ("", "max_minutes", "SIGINT", "SIGTERM")  # stop reasons, by priority
+CHECKPOINTS = ("last", "best")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run (``--set key=value`` sets any of these or a BackboneConfig field)."""
+
+    model: str = "diffusion"
+    transition: str = "mask"
+    schedule: str = "linear"
+    config: str = "cpu-small"  # named BackboneConfig (backbone.CONFIGS)
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio at max_steps
+    warmup_steps: int = 100
+    max_steps: int = 5000
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    cond_drop: float = 0.1
+    val_fraction: float = 0.1
+    eval_every: int = 250
+    eval_samples: int = 512  # sampled individuals per evaluation (at most the validation size)
+    eval_steps: int = 50  # reverse diffusion steps when sampling for evaluation
+    log_every: int = 10
+    seed: int = 0
+    max_minutes: float | None = None
+    device: str | None = None
+    compile: bool = False
+
+
+def parse_sets(pairs: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``["lr=3e-4", "width=64"]`` -> (TrainConfig overrides, BackboneConfig overrides), values
+    cast to the field's type; an unknown key raises ValueError listing the valid ones."""
+    tfields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    bfields = {f.name: f for f in dataclasses.fields(BackboneConfig)}
+    train, back = {}, {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ValueError(f"--set {pair!r}: expected key=value")
+        if key in tfields:
+            train[key] = _cast(raw, TrainConfig.__dataclass_fields__[key].default, key)
+        elif key in bfields:
+            back[key] = _cast(raw, getattr(BackboneConfig(), key), key)
+        else:
+            raise ValueError(f"--set: unknown key {key!r}; valid keys: "
+                             f"{', '.join(sorted(tfields) + sorted(bfields))}")
+    return train, back
+
+
+def _cast(raw: str, default: Any, key: str) -> Any:
+    raw = raw.strip()
+    if raw.lower() in ("none", "null"):
+        return None
+    try:
+        if isinstance(default, bool):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError
+            return raw.lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float) or key == "max_minutes":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"--set {key}={raw!r}: expected a {type(default).__name__}") from None
+    return raw
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up over warmup_steps, then cosine from lr to lr * min_lr_ratio."""
+    if step <= cfg.warmup_steps:
+        return cfg.lr * step / max(1, cfg.warmup_steps)
+    frac = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * frac))
+
+
+def selection_score(result: dict[str, Any]) -> float:
+    """Lower is better: (1 - allele_freq_r) + ld_r2_mae (module docstring)."""
+    r, ld = result.get("allele_freq_r"), result.get("ld_r2_mae")
+    if r is None or ld is None or not np.isfinite(r) or not np.isfinite(ld):
+        return float("inf")
+    return float((1 - r) + ld)
+
+
+# --- conditioning -------------------------------------------------------------------------------
+
+
+def traits_from_pheno(path: str | os.PathLike, names: list[str], samples: SampleTable
+                      ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Trait specs (JSON-able) and the model's cond matrix float32 [N, K] (NaN missing).
+
+    Numeric columns holding only 0/1 are binary, other numeric columns continuous (standardised
+    by the mean and SD of the cohort, both kept in the spec), text columns categorical (levels
+    sorted, kept in the spec)."""
+    ph = read_pheno(path, samples, allow_unknown=True)
+    specs, cols = [], []
+    for name in names:
+        try:
+            col = ph.column(name)
+        except KeyError as err:
+            raise ValueError(str(err.args[0])) from None
+        if col.dtype.kind in "US":
+            levels = sorted({str(v) for v in col if v != ""})
+            if len(levels) < 2:
+                raise ValueError(f"phenotype {name!r}: a categorical trait needs >= 2 levels")
+            index = {v: i for i, v in enumerate(levels)}
+            cols.append(np.array([index.get(str(v), np.nan) for v in col], np.float64))
+            specs.append({"name": name, "kind": "categorical", "n_levels": len(levels),
+                          "levels": levels})
+            continue
+        vals = col[np.isfinite(col)]
+        if len(vals) == 0:
+            raise ValueError(f"phenotype {name!r}: no values for the training individuals")
+        if np.isin(vals, (0.0, 1.0)).all():
+            cols.append(col)
+            specs.append({"name": name, "kind": "binary", "n_levels": 2})
+        else:
+            mean, sd = float(vals.mean()), float(vals.std())
+            sd = sd if sd > 0 else 1.0
+            cols.append((col - mean) / sd)
+            specs.append({"name": name, "kind": "continuous", "mean": mean, "sd": sd})
+    return specs, np.stack(cols, 1).astype(np.float32)
+
+
+def encode_cond(specs: list[dict[str, Any]], values: dict[str, str]) -> np.ndarray:
+    """``{"height": "1.8"}`` (raw units / 0-1 / level names) -> one model cond row [K]
+    (continuous standardised with the run's stats; traits not given are NaN = missing)."""
+    unknown = set(values) - {s["name"] for s in specs}
+    if unknown:
+        raise ValueError(f"--cond: unknown trait(s) {sorted(unknown)}; the run was trained on "
+                         f"{', '.join(s['name'] for s in specs) or 'no traits'}")
+    row = np.full(len(specs), np.nan, np.float32)
+    for k, s in enumerate(specs):
+        if s["name"] not in values:
+            continue
+        raw = values[s["name"]]
+        if s["kind"] == "categorical":
+            if raw not in s["levels"]:
+                raise ValueError(f"--cond {s['name']}: unknown level {raw!r}; levels: "
+                                 f"{', '.join(s['levels'])}")
+            row[k] = s["levels"].index(raw)
+            continue
+        try:
+            v = float(raw)
+        except ValueError:
+            raise ValueError(f"--cond {s['name']}={raw!r}: expected a number") from None
+        if s["kind"] == "binary" and v not in (0.0, 1.0):
+            raise ValueError(f"--cond {s['name']}: a binary trait takes 0 or 1")
+        row[k] = (v - s["mean"]) / s["sd"] if s["kind"] == "continuous" else v
+    return row
+
+
+# --- model and checkpoints -----------------------------------------------------------------------
+
+
+def build_model(meta: dict[str, Any], snps: SnpTable, freq: torch.Tensor) -> CategoricalDiffusion:
+    """The model a run's config.json describes, on the CPU, freshly initialised."""
+    cfg = meta["train"]
+    if cfg["model"] not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {cfg['model']!r}")
+    bcfg = BackboneConfig(**meta["backbone"])
+    traits = [Trait(s["name"], s["kind"], s.get("n_levels", 2)) for s in meta["traits"]]
+    torch.manual_seed(cfg["seed"])  # parameter init
+    net = PatchTransformer(bcfg, snps.chromosome, snps.bp_position.astype(np.float64), traits)
+    return CategoricalDiffusion(net, cfg["transition"], freq=freq, schedule=cfg["schedule"],
+                                cond_drop=cfg["cond_drop"])
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Call write(temp_path), then move it over path (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
+
+
+def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = True,
+                 device: str | torch.device = "cpu") -> tuple[CategoricalDiffusion, dict]:
+    """Rebuild a run's model with its saved (EMA) weights, in eval mode; returns (model, meta)."""
+    run = Path(run_dir)
+    if not (run / "config.json").is_file():
+        raise FileNotFoundError(f"not a run folder (no config.json): {run}")
+    if which not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}")
+    path = run / which / ("ema.safetensors" if ema else "model.safetensors")
+    if not path.is_file():
+        raise FileNotFoundError(f"no {which} checkpoint in {run} (missing {path.name})")
+    meta = json.loads((run / "config.json").read_text())
+    weights = load_file(path)
+    model = build_model(meta, read_bim(run / "snps.bim"), weights["freq"])
+    model.load_state_dict(weights)
+    return model.to(device).eval(), meta
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+
+
+class _LossModule(torch.nn.Module):
+    """forward() = model.loss(), so DDP (which hooks forward) syncs the loss's gradients."""
+
+    def __init__(self, model: CategoricalDiffusion) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kw: Any) -> torch.Tensor:
+        return self.model.loss(*args, **kw)
+
+
+class Trainer:
+    """Train a model on a PLINK cohort into a run folder (module docstring)."""
+
+    def __init__(
+        self,
+        bfile: str | os.PathLike,
+        out: str | os.PathLike,
+        cfg: TrainConfig | None = None,
+        backbone: dict[str, Any] | None = None,
+        pheno: str | os.PathLike | None = None,
+        pheno_names: list[str] | None = None,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        self.run = Path(out)
+        self.progress = progress
+        if resume:
+            if not (self.run / "config.json").is_file():
+                raise FileNotFoundError(f"--resume: no run to resume in {self.run}")
+            self.meta = json.loads((self.run / "config.json").read_text())
+            if cfg is not None:  # only the time budget and device may change on resume
+                self.meta["train"]["max_minutes"] = cfg.max_minutes
+                self.meta["train"]["device"] = cfg.device
+            self.cfg = TrainConfig(**self.meta["train"])
+        else:
+            self.cfg = cfg = cfg or TrainConfig()
+            if cfg.model not in MODELS:
+                raise ValueError(f"model must be one of {MODELS}, got {cfg.model!r}")
+            if cfg.transition not in TRANSITIONS:
+                raise ValueError(f"transition must be one of {TRANSITIONS}, got "
+                                 f"{cfg.transition!r}")
+            if cfg.schedule not in SCHEDULES:
+                raise ValueError(f"schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
+            if cfg.config not in CONFIGS:
+                raise ValueError(f"config must be one of {sorted(CONFIGS)}, got {cfg.config!r}")
+            if cfg.batch_size < 1 or cfg.max_steps < 1 or not 0 < cfg.val_fraction < 1:
+                raise ValueError("need batch_size >= 1, max_steps >= 1, 0 < val_fraction < 1")
+            bcfg = dataclasses.replace(CONFIGS[cfg.config], **(backbone or {}))
+            self.meta = {"train": dataclasses.asdict(cfg), "backbone": dataclasses.asdict(bcfg),
+                         "traits": [], "bfile": os.fspath(bfile)}
+        cfg = self.cfg
+        self.dev = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.world, self.rank = 1, 0
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.dev.type == "cuda" else "gloo")
+            self.world, self.rank = dist.get_world_size(), dist.get_rank()
+            if self.dev.type == "cuda":
+                self.dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.dev)
+        self.main = self.rank == 0
+        self.progress = progress and self.main
+
+        cohort = read_plink(bfile)
+        n = cohort.n_individuals
+        cond = None
+        if resume:
+            if self.meta["traits"]:
+                if pheno is None:
+                    pheno = self.meta["pheno"]
+                _, cond = traits_from_pheno(pheno, [s["name"] for s in self.meta["traits"]],
+                                            cohort.samples)
+                cond = self._restandardise(cond, cohort.samples, pheno)
+        elif pheno_names:
+            if pheno is None:
+                raise ValueError("--pheno-name needs --pheno FILE")
+            self.meta["traits"], cond = traits_from_pheno(pheno, pheno_names, cohort.samples)
+            self.meta["pheno"] = os.fspath(pheno)
+        split_path = self.run / "split.json"
+        if resume:
+            split = json.loads(split_path.read_text())
+            if split["n"] != n:
+                raise ValueError(f"--resume: {bfile} has {n} individuals, the run was trained "
+                                 f"on {split['n']}")
+        else:
+            n_val = max(2, round(cfg.val_fraction * n))
+            if n - n_val < 2:
+                raise ValueError(f"{n} individuals: too few for a train/validation split")
+            perm = np.random.default_rng(cfg.seed).permutation(n)
+            val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            s = cohort.samples
+            split = {"seed": cfg.seed, "n": n, "train": tr.tolist(), "validation": val.tolist(),
+                     "train_ids": [[s.fid[i], s.iid[i]] for i in tr],
+                     "validation_ids": [[s.fid[i], s.iid[i]] for i in val]}
+        self.train_idx = torch.tensor(split["train"], dtype=torch.int64)
+        self.val_idx = torch.tensor(split["validation"], dtype=torch.int64)
+        self.val = cohort[np.asarray(split["validation"])]
+        self.snps = cohort.snps
+        self.packed = cohort.genotypes.to(self.dev)
+        self.cond = None if cond is None else torch.from_numpy(cond).to(self.dev)
+        self.meta["n_snps"] = cohort.n_snps
+
+        freq = genotype_frequencies(cohort.genotypes[self.train_idx], cohort.n_snps)
+        self.model = build_model(self.meta, self.snps, freq).to(self.dev)
+        self.ema = {k: v.detach().clone().float() if v.is_floating_point() else v.clone()
+                    for k, v in self.model.state_dict().items()}
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            (decay if p.dim() >= 2 else no_decay).append(p)
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+        self.step, self.best_score = 0, float("inf")
+        self._stop: str | None = None
+        loss_module: torch.nn.Module = _LossModule(self.model)
+        if self.world > 1:
+            loss_module = torch.nn.parallel.DistributedDataParallel(
+                loss_module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
+        self._fwd = torch.compile(loss_module) if cfg.compile else loss_module
+
+        if resume:
+            self._load("last")
+        elif self.main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            _write_json(split_path, split)
+            _atomic(self.run / "snps.bim", lambda p: write_bim(p, self.snps))
+            _write_json(self.run / "config.json", self.meta)
+
+    def _restandardise(self, cond: np.ndarray, samples: SampleTable, pheno: Any) -> np.ndarray:
+        """On resume, standardise with the stats saved in config.json (not recomputed)."""
+        ph = read_pheno(pheno, samples, allow_unknown=True)
+        for k, s in enumerate(self.meta["traits"]):
+            if s["kind"] == "continuous":
+                cond[:, k] = (ph.column(s["name"]) - s["mean"]) / s["sd"]
+        return cond
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    def save(self, which: str) -> None:
+        """Write last/ or best/ atomically (file by file, state.json last); rank 0 only."""
+        if not self.main:
+            return
+        d = self.run / which
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {"step": str(self.step)}
+        _atomic(d / "model.safetensors",
+                lambda p: save_file(_tensors(self.model.state_dict()), p, metadata=meta))
+        _atomic(d / "ema.safetensors", lambda p: save_file(_tensors(self.ema), p, metadata=meta))
+        rng = {"cpu": torch.get_rng_state()}
+        if self.dev.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.dev)
+        state = {"optimizer": self.opt.state_dict(), "rng": rng,
+                 "step": torch.tensor(self.step)}
+        _atomic(d / "trainer.pt", lambda p: torch.save(state, p))
+        _write_json(d / "state.json", {"step": self.step, "best_score": self.best_score})
+
+    def _load(self, which: str) -> None:
+        d = self.run / which
+        if not (d / "state.json").is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint in {d}")
+        info = json.loads((d / "state.json").read_text())
+        state = torch.load(d / "trainer.pt", map_location=self.dev, weights_only=True)
+        if int(state["step"]) != info["step"]:
+            raise ValueError(f"inconsistent checkpoint in {d} (interrupted while saving)")
+        self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.dev)))
+        self.ema = load_file(d / "ema.safetensors", device=str(self.dev))
+        self.opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["cpu"].cpu())
+        if "cuda" in state["rng"] and self.dev.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.dev)
+        self.step, self.best_score = info["step"], float(info["best_score"])
+
+    # -- one step, evaluation --------------------------------------------------------------------
+
+    def batch_rows(self, step: int) -> torch.Tensor:
+        """This rank's training individuals of a step: its block of the step's slice of a
+        per-epoch seeded permutation (module docstring)."""
+        n = len(self.train_idx)
+        b = min(self.cfg.batch_size, n // self.world)
+        if b < 1:
+            raise ValueError(f"{n} training individuals for {self.world} ranks")
+        per_epoch = n // (b * self.world)
+        epoch, k = divmod(step - 1, per_epoch)
+        g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        start = (k * self.world + self.rank) * b
+        return self.train_idx[torch.randperm(n, generator=g)[start:start + b]]
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimiser step; returns (loss, grad norm)."""
+        self.step += 1
+        cfg, model = self.cfg, self.model
+        lr = lr_at(self.step, cfg)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        rows = self.batch_rows(self.step).to(self.dev)
+        cond = None if self.cond is None else self.cond[rows]
+        model.train()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+            loss = self._fwd(self.packed[rows], rows, cond, seed=cfg.seed, offset=self.step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        if self.world > 1:  # log the mean loss over the ranks
+            loss = loss.detach().clone()
+            dist.all_reduce(loss)
+            loss /= self.world
+        decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    self.ema[k].lerp_(v.float(), 1 - decay)
+                else:
+                    self.ema[k].copy_(v)
+        return float(loss.detach()), float(gnorm)
+
+    def ema_model(self) -> CategoricalDiffusion:
+        m = copy.deepcopy(self.model)
+        m.load_state_dict(self.ema)
+        return m.eval()
+
+    def evaluate(self) -> dict[str, Any]:
+        """Sample a validation-sized cohort with the EMA weights and score it."""
+        from genofast.metrics.evaluate import evaluate
+
+        n = min(self.cfg.eval_samples, self.val.n_individuals)
+        model = self.ema_model()
+        cond = None
+        if self.cond is not None:  # the validation individuals' own trait values
+            cond = self.cond[self.val_idx[:n].to(self.dev)]
+        t0 = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+            x = model.sample(n, cond, steps=self.cfg.eval_steps, seed=self.cfg.seed + 7919,
+                             row_offset=0)
+        synth = Cohort(pack(x.cpu()), self.snps, SampleTable.default(n))
+        res = evaluate(self.val, synth, metrics=["frequency", "ld"], reference=False,
+                       progress=False, device=self.dev)
+        out = {k: res.get(k) for k in ("allele_freq_r", "genotype_freq_r", "ld_r2_mae",
+                                       "ld_decay_mae")}
+        out["score"] = selection_score(res)
+        out["eval_seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop = signal.Signals(signum).name
+
+    def fit(self, stop_step: int | None = None) -> dict[str, Any]:
+        """Train to max_steps (or ``stop_step``, or max_minutes, or SIGINT/SIGTERM), saving last/
+        at the end and best/ at every improving evaluation. Returns a summary dict."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        end = min(cfg.max_steps, stop_step or cfg.max_steps)
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread: no handlers
+                pass
+        t0 = time.monotonic()
+        reason = "max_steps" if end == cfg.max_steps else "stop_step"
+        last_eval = self.step if self.step >= end else None
+        last_loss = float("nan")
+        bar = tqdm(total=end, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True)
+        if self.world > 1:
+            dist.barrier()  # rank 0 has written the run folder
+        try:
+            with (self.run / "log.jsonl").open("a") if self.main else open(os.devnull, "w") as log:
+                while self.step < end:
+                    loss, gnorm = self.train_step()
+                    last_loss = loss
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.step == 1:
+                        log.write(json.dumps({"step": self.step, "loss": loss, "grad_norm": gnorm,
+                                              "lr": lr_at(self.step, cfg),
+                                              "time": round(time.monotonic() - t0, 3)}) + "\n")
+                        log.flush()
+                        bar.set_postfix(loss=f"{loss:.4f}", score=f"{self.best_score:.4f}")
+                    if self.step % cfg.eval_every == 0:
+                        last_eval = self._eval_and_keep(log)
+                    stop = self._stop_code(t0)
+                    if stop:
+                        reason = _STOPS[stop]
+                        break
+                # a final evaluation at the natural end, or whenever no best exists yet (not on
+                # a signal; not past max_minutes when a best is already kept)
+                no_best = not (self.run / "best" / "state.json").is_file()
+                if (last_eval != self.step and self.step > 0 and reason not in _STOPS[2:]
+                        and (reason != "max_minutes" or no_best)):
+                    last_eval = self._eval_and_keep(log)
+                self.save("last")
+            if self.world > 1:
+                dist.barrier()
+        finally:
+            bar.close()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+        return {"step": self.step, "stopped": reason, "loss": last_loss,
+                "best_score": self.best_score, "seconds": round(time.monotonic() - t0, 3)}
+
+    def _stop_code(self, t0: float) -> int:
+        """0 go on, else an index of _STOPS (max over the ranks, so all stop together)."""
+        cfg, code = self.cfg, 0
+        if cfg.max_minutes is not None and time.monotonic() - t0 > 60 * cfg.max_minutes:
+            code = 1
+        if self._stop:
+            code = _STOPS.index(self._stop)
+        if self.world > 1:
+            flag = torch.tensor([code], device=self.dev)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            code = int(flag)
+        return code
+
+    def _eval_and_keep(self, log: Any) -> int:
+        """Evaluate (rank 0 only), log, and save best/ when the score improved."""
+        if not self.main:
+            return self.step
+        ev = self.evaluate()
+        better = ev["score"] < self.best_score
+        if better:
+            self.best_score = ev["score"]
+        log.write(json.dumps({"step": self.step, "eval": ev, "best": better}) + "\n")
+        log.flush()
+        if better or not (self.run / "best" / "state.json").is_file():
+            self.save("best")
+        return self.step
+
+
+def train(bfile: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig | None = None,
+          backbone: dict[str, Any] | None = None, *, resume: bool = False,
+          progress: bool = True, stop_step: int | None = None, **kw: Any) -> dict[str, Any]:
+    """Build a Trainer and run it; see `Trainer`."""
+    return Trainer(bfile, out, cfg, backbone, resume=resume, progress=progress, **kw).fit(stop_step)

@@ -1,0 +1,229 @@
+"""Trainer, checkpoints, resume and the train/sample commands on a tiny cohort (fast, CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genofast import read_plink, write_plink
+from genofast.cli import main
+from genofast.io import read_pheno
+from genofast.io.tables import SnpTable
+from genofast.train import TrainConfig, Trainer, load_weights, parse_sets, train
+
+TINY = {"patch_size": 8, "token_dim": 4, "width": 32, "depth": 2, "n_heads": 4,
+        "time_freq_dim": 32}
+TINY_SETS = [f"{k}={v}" for k, v in TINY.items()]
+N, M = 64, 80
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"batch_size": 16, "max_steps": 10, "warmup_steps": 2, "eval_every": 5,
+            "eval_samples": 16, "eval_steps": 4, "log_every": 1, "val_fraction": 0.25,
+            "device": "cpu"}
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 x 80 SNPs on 2 chromosomes with some LD (haplotypes copied from 4 founders)."""
+    rng = np.random.default_rng(0)
+    founders = rng.random((4, M)) < rng.uniform(0.1, 0.6, M)
+    hap = founders[rng.integers(0, 4, (2 * N, 1)), np.arange(M)]
+    flip = rng.random(hap.shape) < 0.05
+    g = (hap ^ flip).reshape(N, 2, M).sum(1).astype(np.int8)
+    snps = SnpTable(chromosome=np.repeat(["1", "2"], M // 2),
+                    sid=np.array([f"rs{j}" for j in range(M)]), cm_position=np.zeros(M),
+                    bp_position=np.r_[np.arange(M // 2), np.arange(M // 2)] * 1000 + 1,
+                    allele_1=np.full(M, "A"), allele_2=np.full(M, "G"))
+    prefix = tmp_path_factory.mktemp("data") / "toy"
+    write_plink(prefix, torch.from_numpy(g), snps)
+    height = 170 + 10 * rng.standard_normal(N)
+    fam = read_plink(prefix).samples
+    lines = ["FID IID height case"] + [f"{f} {i} {h:.3f} {int(h > 170)}"
+                                       for f, i, h in zip(fam.fid, fam.iid, height, strict=True)]
+    (prefix.parent / "toy.pheno").write_text("\n".join(lines) + "\n")
+    return prefix
+
+
+def _losses(run: Path) -> list[float]:
+    rows = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def test_train_writes_checkpoints_and_reloads(cohort: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    summary = train(cohort, run, _cfg(), TINY, progress=False)
+    assert summary["step"] == 10 and np.isfinite(summary["loss"])
+    for name in ("config.json", "snps.bim", "split.json", "log.jsonl"):
+        assert (run / name).is_file()
+    for which in ("last", "best"):
+        for name in ("model.safetensors", "ema.safetensors", "trainer.pt", "state.json"):
+            assert (run / which / name).is_file()
+    split = json.loads((run / "split.json").read_text())
+    assert len(split["train"]) + len(split["validation"]) == N
+    assert not set(split["train"]) & set(split["validation"])
+    evals = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()
+             if "eval" in json.loads(x)]
+    assert [e["step"] for e in evals] == [5, 10]
+    assert all(np.isfinite(e["eval"]["score"]) for e in evals)
+    model, meta = load_weights(run, "last", ema=False)
+    assert meta["backbone"]["width"] == 32 and model.n_snps == M
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_resume_equals_uninterrupted(cohort: Path, tmp_path: Path) -> None:
+    full, split = tmp_path / "full", tmp_path / "split"
+    train(cohort, full, _cfg(eval_every=100), TINY, progress=False)
+    train(cohort, split, _cfg(eval_every=100), TINY, progress=False, stop_step=5)
+    assert json.loads((split / "last" / "state.json").read_text())["step"] == 5
+    train(cohort, split, _cfg(), resume=True, progress=False)
+    assert _losses(split) == _losses(full)
+    a = load_weights(full, "last", ema=True)[0].state_dict()
+    b = load_weights(split, "last", ema=True)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_max_minutes_stops_and_keeps_best(cohort: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    summary = train(cohort, run, _cfg(max_steps=100_000, max_minutes=0.02), TINY,
+                    progress=False)
+    assert summary["stopped"] == "max_minutes" and summary["step"] < 100_000
+    assert (run / "best" / "ema.safetensors").is_file()
+    assert np.isfinite(summary["best_score"])
+
+
+def test_cli_train_sample_roundtrip(cohort: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    sets = TINY_SETS + ["max_steps=4", "eval_every=4", "eval_samples=16", "eval_steps=4",
+                        "batch_size=16", "val_fraction=0.25", "warmup_steps=1"]
+    argv = ["train", "--bfile", str(cohort), "--out", str(run), "--quiet", "--device", "cpu"]
+    assert main(argv + [f"--set={s}" for s in sets]) == 0
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    common = [str(run), "--n", "10", "--steps", "5", "--seed", "3", "--quiet"]
+    assert main(["sample", *common, "--out", str(out_a), "--batch-size", "4"]) == 0
+    assert main(["sample", *common, "--out", str(out_b), "--batch-size", "10"]) == 0
+    a, b = read_plink(out_a), read_plink(out_b)
+    assert (a.n_individuals, a.n_snps) == (10, M)
+    g = a.unpack()
+    assert bool(((g >= 0) & (g <= 2)).all())
+    assert torch.equal(g, b.unpack())
+    assert list(a.snps.sid) == list(read_plink(cohort).snps.sid)
+
+
+def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    pheno = cohort.parent / "toy.pheno"
+    Trainer(cohort, run, _cfg(max_steps=3, eval_every=3), TINY, pheno=pheno,
+            pheno_names=["height", "case"], progress=False).fit()
+    meta = json.loads((run / "config.json").read_text())
+    kinds = {t["name"]: t["kind"] for t in meta["traits"]}
+    assert kinds == {"height": "continuous", "case": "binary"}
+    assert abs(meta["traits"][0]["mean"] - 170) < 5
+    out = tmp_path / "syn"
+    assert main(["sample", str(run), "--n", "8", "--out", str(out), "--steps", "3",
+                 "--cond", "height=185", "--cond", "case=1", "--guidance", "1", "--quiet"]) == 0
+    ph = read_pheno(str(out) + ".pheno")
+    assert ph.names == ["height", "case"] and np.all(ph.values[:, 0] == 185)
+    assert read_plink(out).n_individuals == 8
+    assert main(["sample", str(run), "--n", "4", "--out", str(out) + "x",
+                 "--cond", "weight=3", "--quiet"]) == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--bfile", "{tmp}/nope"], "not found"),
+    (["--bfile", "{cohort}", "--model", "gan"], "model must be one of"),
+    (["--bfile", "{cohort}", "--transition", "blur"], "transition must be one of"),
+    (["--bfile", "{cohort}", "--set", "widht=3"], "unknown key 'widht'"),
+    (["--bfile", "{cohort}", "--set", "lr=fast"], "expected a float"),
+    (["--bfile", "{cohort}", "--config", "huge"], "config must be one of"),
+    (["--bfile", "{cohort}", "--pheno-name", "height"], "needs --pheno"),
+])
+def test_train_bad_inputs(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                          argv: list[str], message: str) -> None:
+    argv = [a.format(tmp=tmp_path, cohort=cohort) for a in argv]
+    assert main(["train", *argv, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sample_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["sample", str(tmp_path), "--n", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_parse_sets_types() -> None:
+    train_sets, back = parse_sets(["lr=0.01", "max_steps=7", "width=16", "compile=false",
+                                   "max_minutes=1.5"])
+    assert train_sets == {"lr": 0.01, "max_steps": 7, "compile": False, "max_minutes": 1.5}
+    assert back == {"width": 16}
+
+
+def test_sigterm_saves_before_exit(cohort: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    sets = TINY_SETS + ["max_steps=100000", "eval_every=100000", "batch_size=16",
+                        "val_fraction=0.25", "log_every=1"]
+    cmd = [sys.executable, "-m", "genofast.cli", "train", "--bfile", str(cohort), "--out",
+           str(run), "--quiet", "--device", "cpu"] + [f"--set={s}" for s in sets]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:  # wait until training steps are being logged
+            log = run / "log.jsonl"
+            if log.is_file() and len(log.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 130
+    state = json.loads((run / "last" / "state.json").read_text())
+    assert state["step"] >= 3
+    assert json.loads(proc.stdout.read().decode().strip().splitlines()[-1])["stopped"] == "SIGTERM"
+
+
+def test_ddp_two_processes_gloo(cohort: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    sets = TINY_SETS + ["max_steps=6", "eval_every=3", "eval_samples=16", "eval_steps=4",
+                        "batch_size=8", "val_fraction=0.25", "warmup_steps=1", "log_every=1"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "genofast.cli", "train", "--bfile", str(cohort), "--out", str(run), "--quiet",
+           "--device", "cpu"] + [f"--set={s}" for s in sets]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((run / "last" / "state.json").read_text())["step"] == 6
+    losses = _losses(run)
+    assert len(losses) == 6 and all(np.isfinite(losses))  # rank 0 alone logs
+    evals = [json.loads(x)["step"] for x in (run / "log.jsonl").read_text().splitlines()
+             if "eval" in json.loads(x)]
+    assert evals == [3, 6]
+    assert load_weights(run, "best")[0].n_snps == M
+
+
+@pytest.mark.parametrize("transition", ["uniform", "marginal"])
+def test_other_transitions_train_and_sample(cohort: Path, tmp_path: Path,
+                                            transition: str) -> None:
+    run = tmp_path / "run"
+    train(cohort, run, _cfg(transition=transition, max_steps=2, eval_every=2), TINY,
+          progress=False)
+    assert json.loads((run / "config.json").read_text())["train"]["transition"] == transition
+    assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s"), "--steps", "3",
+                 "--quiet"]) == 0
+    g = read_plink(tmp_path / "s").unpack()
+    assert g.shape == (6, M) and bool(((g >= 0) & (g <= 2)).all())
