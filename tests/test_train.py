@@ -13,7 +13,14 @@ from genofast import read_plink, write_plink
 from genofast.cli import main
 from genofast.io import read_pheno
 from genofast.io.tables import SnpTable
-from genofast.train import TrainConfig, Trainer, load_weights, parse_sets, train
+from genofast.train import (
+    TrainConfig,
+    Trainer,
+    load_weights,
+    parse_sets,
+    resolve_settings,
+    train,
+)
 
 TINY = {"patch_size": 8, "token_dim": 4, "width": 32, "depth": 2, "n_heads": 4,
         "time_freq_dim": 32}
@@ -136,11 +143,11 @@ def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("argv, message", [
     (["--bfile", "{tmp}/nope"], "not found"),
-    (["--bfile", "{cohort}", "--model", "gan"], "model must be one of"),
+    (["--bfile", "{cohort}", "--model", "gpt"], "model must be one of"),
     (["--bfile", "{cohort}", "--transition", "blur"], "transition must be one of"),
     (["--bfile", "{cohort}", "--set", "widht=3"], "unknown key 'widht'"),
     (["--bfile", "{cohort}", "--set", "lr=fast"], "expected a float"),
-    (["--bfile", "{cohort}", "--config", "huge"], "config must be one of"),
+    (["--bfile", "{cohort}", "--config", "huge"], "not a backbone"),
     (["--bfile", "{cohort}", "--pheno-name", "height"], "needs --pheno"),
 ])
 def test_train_bad_inputs(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -156,10 +163,35 @@ def test_sample_bad_inputs(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
 
 
 def test_parse_sets_types() -> None:
-    train_sets, back = parse_sets(["lr=0.01", "max_steps=7", "width=16", "compile=false",
-                                   "max_minutes=1.5"])
+    train_sets, back, model = parse_sets(["lr=0.01", "max_steps=7", "width=16",
+                                          "compile=false", "max_minutes=1.5"])
     assert train_sets == {"lr": 0.01, "max_steps": 7, "compile": False, "max_minutes": 1.5}
-    assert back == {"width": 16}
+    assert back == {"width": 16} and model == {}
+    with pytest.raises(ValueError, match="unknown key 'widht'"):
+        parse_sets(["widht=3"])
+
+
+def test_resolve_settings_layers(tmp_path: Path) -> None:
+    """defaults < --config (TOML) < --set < explicit flags; bad keys and files are named."""
+    toml = tmp_path / "run.toml"
+    toml.write_text('[train]\ntransition = "uniform"\nlr = 0.002\nbatch_size = 8\n'
+                    '[backbone]\nwidth = 48\n')
+    cfg, back, model = resolve_settings(str(toml), None, ["lr=0.003"], transition=None,
+                                        max_minutes=2.0)
+    assert (cfg.model, cfg.transition, cfg.lr, cfg.batch_size, cfg.max_minutes) == (
+        "diffusion", "uniform", 0.003, 8, 2.0)
+    assert back == {"width": 48} and model == {}
+    cfg, _, _ = resolve_settings(str(toml), None, [], transition="marginal")
+    assert cfg.transition == "marginal"
+    assert resolve_settings("cattle-50k")[0].config == "cattle-50k"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[trian]\nlr = 1\n")
+    with pytest.raises(ValueError, match="unknown table"):
+        resolve_settings(str(bad))
+    with pytest.raises(FileNotFoundError):
+        resolve_settings(str(tmp_path / "missing.toml"))
+    with pytest.raises(ValueError, match="not a backbone"):
+        resolve_settings("huge")
 
 
 def test_sigterm_saves_before_exit(cohort: Path, tmp_path: Path) -> None:

@@ -318,13 +318,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID name...)")
     p.add_argument("--pheno-name", action="append", metavar="NAME",
                    help="trait to condition on (repeat for several)")
-    p.add_argument("--model", default="diffusion", help="model (default: %(default)s)")
-    p.add_argument("--transition", default="mask", help="mask, uniform or marginal "
-                   "(default: %(default)s)")
-    p.add_argument("--config", default="cpu-small", metavar="NAME",
-                   help="named backbone size, e.g. cpu-small, cattle-50k (default: %(default)s)")
+    p.add_argument("--model", help="diffusion (default), vae, gan, wgan, pca-ddpm or independent")
+    p.add_argument("--transition", help="diffusion transition: mask (default), uniform or marginal")
+    p.add_argument("--config", metavar="NAME|FILE.toml",
+                   help="a backbone size (cpu-small, the default; cattle-50k), a preset of the "
+                   "reference study (study:vae, study:wgan-cow-all, ...) or a TOML file with "
+                   "[train], [backbone] and [model] tables")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override a training or backbone setting (e.g. lr=3e-4, width=64)")
+                   help="override a training, backbone or model setting (e.g. lr=3e-4, "
+                   "width=64, latent=32)")
     p.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
@@ -334,17 +336,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import dataclasses
+    from genofast.train import Trainer, resolve_settings
 
-    from genofast.train import TrainConfig, Trainer, parse_sets
-
-    train_sets, backbone_sets = parse_sets(args.set)
-    fields = {"model": args.model, "transition": args.transition, "config": args.config,
-              "max_minutes": args.max_minutes, "device": args.device, **train_sets}
-    cfg = dataclasses.replace(TrainConfig(), **fields)
-    if args.resume and (train_sets or backbone_sets):
-        raise ValueError("--resume continues the saved configuration; drop --set")
-    trainer = Trainer(args.bfile, args.out, cfg, backbone_sets, pheno=args.pheno,
+    if args.resume and (args.set or args.config or args.model or args.transition):
+        raise ValueError("--resume continues the saved configuration; drop --set, --config, "
+                         "--model and --transition")
+    cfg, backbone, model = resolve_settings(
+        args.config, args.model, args.set, transition=args.transition,
+        max_minutes=args.max_minutes, device=args.device)
+    trainer = Trainer(args.bfile, args.out, cfg, backbone, model, pheno=args.pheno,
                       pheno_names=args.pheno_name, resume=args.resume, progress=not args.quiet)
     try:
         summary = trainer.fit()

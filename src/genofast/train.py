@@ -10,24 +10,32 @@ The loop, in one breath::
         every eval_every steps: sample a validation-sized cohort with the EMA weights, score it
         against the validation split, keep the best checkpoint
 
+The model is any class of `genofast.models` (``--model``; `genofast.models.base` says what the
+trainer needs of it): diffusion, vae, gan, wgan, pca-ddpm, independent. A model with several
+optimiser groups (GAN generator / critic) returns {group: loss} from ``loss`` for the group(s) it
+trains at a step; each group has its own AdamW. A model without parameters (independent) is fitted
+when built: the loop is skipped, it is evaluated and saved once.
+
 Everything random in a step is keyed by (seed, step): the batch by a permutation seeded per epoch,
 the diffusion noise and t by ``seed``/``offset=step`` inside ``loss``. So a resumed run replays the
 same batches and noise as an uninterrupted one, and resuming only needs the weights, EMA, AdamW
 state and step (the torch RNG state is saved too, for models that draw from it).
 
-Selection score (lower is better): ``(1 - allele_freq_r) + ld_r2_mae`` of the sampled cohort
-against the validation individuals, both from `genofast.metrics.evaluate` (frequency and LD
-families, no real-vs-real reference). The first term catches drift of the frequencies (a fresh
-diffusion model already starts at the independent-SNP frequencies), the second is what the network
-is there to learn: the LD structure.
+Selection score (lower is better), ``select``: ``freq_ld`` (default) is
+``(1 - allele_freq_r) + ld_r2_mae`` of the sampled cohort against the validation individuals, both
+from `genofast.metrics.evaluate` (frequency and LD families, no real-vs-real reference). The first
+term catches drift of the frequencies (a fresh diffusion model already starts at the
+independent-SNP frequencies), the second is what the network is there to learn: the LD structure.
+``knn_f1`` is the reference study's: ``1 - F1`` of k-NN precision and recall.
 
 Run folder::
 
-    config.json     the TrainConfig, backbone sizes, traits (+ standardisation stats), SNP count
+    config.json     the TrainConfig, backbone sizes, the model's own config ("model") and its
+                    data-derived sizes ("fitted"), traits (+ standardisation stats), SNP count
     snps.bim        the training SNPs (the sampler writes them as the synthetic .bim)
     split.json      seeded train/validation split (indices, FID/IID)
     log.jsonl       one JSON object per logged step / evaluation
-    last/, best/    model.safetensors, ema.safetensors, trainer.pt (AdamW + RNG, tensors only),
+    last/, best/    model.safetensors, ema.safetensors, trainer.pt (AdamW per group + RNG),
                     state.json (step, best score); every file written to a temp name then
                     os.replace'd, state.json last
 
@@ -61,19 +69,22 @@ from safetensors.torch import load_file, save_file
 
 from genofast.io import Cohort, read_pheno, read_plink
 from genofast.io.tables import SampleTable, SnpTable, read_bim, write_bim
-from genofast.models.backbone import CONFIGS, BackboneConfig, PatchTransformer, Trait
-from genofast.models.diffusion import SCHEDULES, CategoricalDiffusion, genotype_frequencies
+from genofast.models import MODELS, model_config_class, model_module, presets
+from genofast.models.backbone import CONFIGS, BackboneConfig
+from genofast.models.base import TrainingData
+from genofast.models.diffusion import SCHEDULES
 from genofast.ops import pack
 from genofast.ops.diffusion import TRANSITIONS
 
-MODELS = ("diffusion",)
 _STOPS = ("", "max_minutes", "SIGINT", "SIGTERM")  # stop reasons, by priority
 CHECKPOINTS = ("last", "best")
+SELECT = ("freq_ld", "knn_f1")
 
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run (``--set key=value`` sets any of these or a BackboneConfig field)."""
+    """Every knob of a run (``--set key=value`` sets any of these, a BackboneConfig field or a field
+    of the model's own Config)."""
 
     model: str = "diffusion"
     transition: str = "mask"
@@ -92,6 +103,7 @@ class TrainConfig:
     eval_every: int = 250
     eval_samples: int = 512  # sampled individuals per evaluation (at most the validation size)
     eval_steps: int = 50  # reverse diffusion steps when sampling for evaluation
+    select: str = "freq_ld"  # checkpoint selection score: freq_ld | knn_f1 (module docstring)
     log_every: int = 10
     seed: int = 0
     max_minutes: float | None = None
@@ -99,25 +111,96 @@ class TrainConfig:
     compile: bool = False
 
 
-def parse_sets(pairs: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``["lr=3e-4", "width=64"]`` -> (TrainConfig overrides, BackboneConfig overrides), values
-    cast to the field's type; an unknown key raises ValueError listing the valid ones."""
-    tfields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    bfields = {f.name: f for f in dataclasses.fields(BackboneConfig)}
-    train, back = {}, {}
+def resolve_settings(config: str | None = None, model: str | None = None,
+                     sets: list[str] | None = None, **flags: Any
+                     ) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
+    """The run's (TrainConfig, backbone overrides, model Config overrides) from, lowest priority
+    first: the defaults; ``config`` (a backbone name such as ``cpu-small``, a preset such as
+    ``study:wgan-cow-all``, or a TOML file with tables ``[train]``, ``[backbone]``, ``[model]`` and
+    an optional top-level ``preset``); ``--set`` pairs; explicit flags (model, transition,
+    max_minutes, device: None means not given)."""
+    train: dict[str, Any] = {}
+    layers: list[tuple[dict, dict, dict]] = []
+
+    def preset(name: str) -> None:
+        table = presets()
+        if name not in table:
+            raise ValueError(f"unknown preset {name!r}; presets: {', '.join(sorted(table))}")
+        p = table[name]
+        layers.append(({"model": p["model"], **p.get("train", {})}, p.get("backbone", {}),
+                       p.get("model_config", {})))
+
+    if config is None:
+        pass
+    elif config.endswith(".toml"):
+        import tomllib
+
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"--config: no such file {config}")
+        doc = tomllib.loads(path.read_text())
+        unknown = set(doc) - {"preset", "train", "backbone", "model"}
+        if unknown:
+            raise ValueError(f"{config}: unknown table(s) {sorted(unknown)}; use preset, [train], "
+                             "[backbone], [model]")
+        if "preset" in doc:
+            preset(doc["preset"])
+        layers.append((doc.get("train", {}), doc.get("backbone", {}), doc.get("model", {})))
+    elif config.startswith("study:") or config in presets():
+        preset(config)
+    elif config in CONFIGS:
+        layers.append(({"config": config}, {}, {}))
+    else:
+        raise ValueError(f"--config {config!r}: not a backbone ({', '.join(sorted(CONFIGS))}), "
+                         f"a preset ({', '.join(sorted(presets()))}) or a .toml file")
+    for t, _, _ in layers:
+        train.update(t)
+    name = model or train.get("model", "diffusion")
+    if model is not None and "model" in train and train["model"] != model:
+        raise ValueError(f"--model {model} contradicts --config {config} (model {train['model']})")
+    backbone: dict[str, Any] = {}
+    mconf: dict[str, Any] = {}
+    for _, b, m in layers:
+        backbone.update(b)
+        mconf.update(m)
+    set_train, set_back, set_model = parse_sets(sets, name)
+    train.update(set_train)
+    backbone.update(set_back)
+    mconf.update(set_model)
+    train.update({k: v for k, v in flags.items() if v is not None})
+    train["model"] = name
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = set(train) - known
+    if bad:
+        raise ValueError(f"unknown training setting(s) {sorted(bad)}; valid: {sorted(known)}")
+    return TrainConfig(**train), backbone, mconf
+
+
+def parse_sets(pairs: list[str] | None, model: str = "diffusion"
+               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``["lr=3e-4", "width=64", "latent=32"]`` -> (TrainConfig, BackboneConfig, model Config)
+    overrides, values cast to the field's type; an unknown key raises ValueError listing the
+    valid ones. A key is looked up in that order."""
+    groups = [TrainConfig, BackboneConfig]
+    mcls = model_config_class(model)
+    if mcls is not None:
+        groups.append(mcls)
+    out: list[dict[str, Any]] = [{}, {}, {}]
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep:
             raise ValueError(f"--set {pair!r}: expected key=value")
-        if key in tfields:
-            train[key] = _cast(raw, TrainConfig.__dataclass_fields__[key].default, key)
-        elif key in bfields:
-            back[key] = _cast(raw, getattr(BackboneConfig(), key), key)
+        for k, cls in enumerate(groups):
+            fields = {f.name: f for f in dataclasses.fields(cls)}
+            if key in fields:
+                out[k][key] = _cast(raw, getattr(cls(), key), key)
+                break
         else:
-            raise ValueError(f"--set: unknown key {key!r}; valid keys: "
-                             f"{', '.join(sorted(tfields) + sorted(bfields))}")
-    return train, back
+            valid = sorted({f.name for cls in groups for f in dataclasses.fields(cls)})
+            raise ValueError(f"--set: unknown key {key!r} for model {model!r}; valid keys: "
+                             f"{', '.join(valid)}")
+    return out[0], out[1], out[2]
 
 
 def _cast(raw: str, default: Any, key: str) -> Any:
@@ -147,8 +230,13 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * frac))
 
 
-def selection_score(result: dict[str, Any]) -> float:
-    """Lower is better: (1 - allele_freq_r) + ld_r2_mae (module docstring)."""
+def selection_score(result: dict[str, Any], select: str = "freq_ld") -> float:
+    """Lower is better: (1 - allele_freq_r) + ld_r2_mae, or 1 - k-NN F1 (module docstring)."""
+    if select == "knn_f1":
+        p, r = result.get("precision"), result.get("recall")
+        if p is None or r is None or not np.isfinite(p) or not np.isfinite(r):
+            return float("inf")
+        return 1.0 - (2 * p * r / (p + r) if p + r > 0 else 0.0)
     r, ld = result.get("allele_freq_r"), result.get("ld_r2_mae")
     if r is None or ld is None or not np.isfinite(r) or not np.isfinite(ld):
         return float("inf")
@@ -226,17 +314,11 @@ def encode_cond(specs: list[dict[str, Any]], values: dict[str, str]) -> np.ndarr
 # --- model and checkpoints -----------------------------------------------------------------------
 
 
-def build_model(meta: dict[str, Any], snps: SnpTable, freq: torch.Tensor) -> CategoricalDiffusion:
-    """The model a run's config.json describes, on the CPU, freshly initialised."""
-    cfg = meta["train"]
-    if cfg["model"] not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {cfg['model']!r}")
-    bcfg = BackboneConfig(**meta["backbone"])
-    traits = [Trait(s["name"], s["kind"], s.get("n_levels", 2)) for s in meta["traits"]]
-    torch.manual_seed(cfg["seed"])  # parameter init
-    net = PatchTransformer(bcfg, snps.chromosome, snps.bp_position.astype(np.float64), traits)
-    return CategoricalDiffusion(net, cfg["transition"], freq=freq, schedule=cfg["schedule"],
-                                cond_drop=cfg["cond_drop"])
+def build_model(meta: dict[str, Any], snps: SnpTable, data: TrainingData | None = None
+                ) -> torch.nn.Module:
+    """The model a run's config.json describes, on the CPU, freshly initialised; ``data`` (the
+    training individuals) when training starts, None when loading weights."""
+    return model_module(meta["train"]["model"]).build(meta, snps, data)
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -259,7 +341,7 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = True,
-                 device: str | torch.device = "cpu") -> tuple[CategoricalDiffusion, dict]:
+                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild a run's model with its saved (EMA) weights, in eval mode; returns (model, meta)."""
     run = Path(run_dir)
     if not (run / "config.json").is_file():
@@ -271,7 +353,7 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
         raise FileNotFoundError(f"no {which} checkpoint in {run} (missing {path.name})")
     meta = json.loads((run / "config.json").read_text())
     weights = load_file(path)
-    model = build_model(meta, read_bim(run / "snps.bim"), weights["freq"])
+    model = build_model(meta, read_bim(run / "snps.bim"))
     model.load_state_dict(weights)
     return model.to(device).eval(), meta
 
@@ -282,11 +364,11 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
 class _LossModule(torch.nn.Module):
     """forward() = model.loss(), so DDP (which hooks forward) syncs the loss's gradients."""
 
-    def __init__(self, model: CategoricalDiffusion) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, *args: Any, **kw: Any) -> torch.Tensor:
+    def forward(self, *args: Any, **kw: Any) -> torch.Tensor | dict[str, torch.Tensor]:
         return self.model.loss(*args, **kw)
 
 
@@ -299,6 +381,7 @@ class Trainer:
         out: str | os.PathLike,
         cfg: TrainConfig | None = None,
         backbone: dict[str, Any] | None = None,
+        model: dict[str, Any] | None = None,
         pheno: str | os.PathLike | None = None,
         pheno_names: list[str] | None = None,
         *,
@@ -318,7 +401,9 @@ class Trainer:
         else:
             self.cfg = cfg = cfg or TrainConfig()
             if cfg.model not in MODELS:
-                raise ValueError(f"model must be one of {MODELS}, got {cfg.model!r}")
+                raise ValueError(f"model must be one of {', '.join(MODELS)}, got {cfg.model!r}")
+            if cfg.select not in SELECT:
+                raise ValueError(f"select must be one of {SELECT}, got {cfg.select!r}")
             if cfg.transition not in TRANSITIONS:
                 raise ValueError(f"transition must be one of {TRANSITIONS}, got "
                                  f"{cfg.transition!r}")
@@ -329,8 +414,12 @@ class Trainer:
             if cfg.batch_size < 1 or cfg.max_steps < 1 or not 0 < cfg.val_fraction < 1:
                 raise ValueError("need batch_size >= 1, max_steps >= 1, 0 < val_fraction < 1")
             bcfg = dataclasses.replace(CONFIGS[cfg.config], **(backbone or {}))
+            mcls = model_config_class(cfg.model)
+            if mcls is None and model:
+                raise ValueError(f"model {cfg.model!r} has no settings; got {sorted(model)}")
+            mcfg = dataclasses.asdict(mcls(**(model or {}))) if mcls is not None else {}
             self.meta = {"train": dataclasses.asdict(cfg), "backbone": dataclasses.asdict(bcfg),
-                         "traits": [], "bfile": os.fspath(bfile)}
+                         "model": mcfg, "fitted": {}, "traits": [], "bfile": os.fspath(bfile)}
         cfg = self.cfg
         self.dev = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.world, self.rank = 1, 0
@@ -383,22 +472,22 @@ class Trainer:
         self.cond = None if cond is None else torch.from_numpy(cond).to(self.dev)
         self.meta["n_snps"] = cohort.n_snps
 
-        freq = genotype_frequencies(cohort.genotypes[self.train_idx], cohort.n_snps)
-        self.model = build_model(self.meta, self.snps, freq).to(self.dev)
+        data = None
+        if not resume:
+            data = TrainingData(cohort.genotypes[self.train_idx], cohort.n_snps,
+                                None if cond is None else torch.from_numpy(cond)[self.train_idx])
+        self.model = build_model(self.meta, self.snps, data).to(self.dev)
         self.ema = {k: v.detach().clone().float() if v.is_floating_point() else v.clone()
                     for k, v in self.model.state_dict().items()}
-        decay, no_decay = [], []
-        for p in self.model.parameters():
-            (decay if p.dim() >= 2 else no_decay).append(p)
-        self.opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.99))
+        self.groups = {g.name: g for g in self.model.optim_groups()}
+        self.opts = {name: self._optimizer(g) for name, g in self.groups.items()}
         self.step, self.best_score = 0, float("inf")
         self._stop: str | None = None
         loss_module: torch.nn.Module = _LossModule(self.model)
-        if self.world > 1:
+        if self.world > 1 and self.groups:
             loss_module = torch.nn.parallel.DistributedDataParallel(
-                loss_module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None)
+                loss_module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
+                find_unused_parameters=len(self.groups) > 1)
         self._fwd = torch.compile(loss_module) if cfg.compile else loss_module
 
         if resume:
@@ -408,6 +497,15 @@ class Trainer:
             _write_json(split_path, split)
             _atomic(self.run / "snps.bim", lambda p: write_bim(p, self.snps))
             _write_json(self.run / "config.json", self.meta)
+
+    def _optimizer(self, group: Any) -> torch.optim.Optimizer:
+        """AdamW of one OptimGroup: weight decay on matrices only, the group's own settings."""
+        wd = self.cfg.weight_decay if group.weight_decay is None else group.weight_decay
+        decay = [p for p in group.params if p.dim() >= 2]
+        no_decay = [p for p in group.params if p.dim() < 2]
+        return torch.optim.AdamW(
+            [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.cfg.lr * group.lr_scale, betas=group.betas or (0.9, 0.99))
 
     def _restandardise(self, cond: np.ndarray, samples: SampleTable, pheno: Any) -> np.ndarray:
         """On resume, standardise with the stats saved in config.json (not recomputed)."""
@@ -432,7 +530,7 @@ class Trainer:
         rng = {"cpu": torch.get_rng_state()}
         if self.dev.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.dev)
-        state = {"optimizer": self.opt.state_dict(), "rng": rng,
+        state = {"optimizer": {k: o.state_dict() for k, o in self.opts.items()}, "rng": rng,
                  "step": torch.tensor(self.step)}
         _atomic(d / "trainer.pt", lambda p: torch.save(state, p))
         _write_json(d / "state.json", {"step": self.step, "best_score": self.best_score})
@@ -447,7 +545,8 @@ class Trainer:
             raise ValueError(f"inconsistent checkpoint in {d} (interrupted while saving)")
         self.model.load_state_dict(load_file(d / "model.safetensors", device=str(self.dev)))
         self.ema = load_file(d / "ema.safetensors", device=str(self.dev))
-        self.opt.load_state_dict(state["optimizer"])
+        for k, o in self.opts.items():
+            o.load_state_dict(state["optimizer"][k])
         torch.set_rng_state(state["rng"]["cpu"].cpu())
         if "cuda" in state["rng"] and self.dev.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.dev)
@@ -468,26 +567,37 @@ class Trainer:
         start = (k * self.world + self.rank) * b
         return self.train_idx[torch.randperm(n, generator=g)[start:start + b]]
 
-    def train_step(self) -> tuple[float, float]:
-        """One optimiser step; returns (loss, grad norm)."""
+    def train_step(self) -> tuple[dict[str, float], float]:
+        """One step: the model's loss(es), one AdamW step per returned group, the EMA update.
+        Returns ({group: loss}, gradient norm of the last group stepped)."""
         self.step += 1
         cfg, model = self.cfg, self.model
         lr = lr_at(self.step, cfg)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
+        for name, opt in self.opts.items():
+            for pg in opt.param_groups:
+                pg["lr"] = lr * self.groups[name].lr_scale
         rows = self.batch_rows(self.step).to(self.dev)
         cond = None if self.cond is None else self.cond[rows]
         model.train()
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
-            loss = self._fwd(self.packed[rows], rows, cond, seed=cfg.seed, offset=self.step)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        self.opt.step()
-        if self.world > 1:  # log the mean loss over the ranks
+            out = self._fwd(self.packed[rows], rows, cond, seed=cfg.seed, offset=self.step)
+        losses = out if isinstance(out, dict) else {"model": out}
+        gnorm = torch.zeros(())
+        for name, loss in losses.items():
+            group = self.groups[name]
+            for opt in self.opts.values():
+                opt.zero_grad(set_to_none=True)
+            loss.backward()
+            clip = group.grad_clip if group.grad_clip is not None else cfg.grad_clip
+            gnorm = torch.nn.utils.clip_grad_norm_(group.params, clip if group.clip else math.inf)
+            self.opts[name].step()
+        logged = {}
+        for name, loss in losses.items():
             loss = loss.detach().clone()
-            dist.all_reduce(loss)
-            loss /= self.world
+            if self.world > 1:  # log the mean loss over the ranks
+                dist.all_reduce(loss)
+                loss /= self.world
+            logged[name] = float(loss)
         decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
         with torch.no_grad():
             for k, v in model.state_dict().items():
@@ -495,9 +605,9 @@ class Trainer:
                     self.ema[k].lerp_(v.float(), 1 - decay)
                 else:
                     self.ema[k].copy_(v)
-        return float(loss.detach()), float(gnorm)
+        return logged, float(gnorm)
 
-    def ema_model(self) -> CategoricalDiffusion:
+    def ema_model(self) -> torch.nn.Module:
         m = copy.deepcopy(self.model)
         m.load_state_dict(self.ema)
         return m.eval()
@@ -516,11 +626,12 @@ class Trainer:
             x = model.sample(n, cond, steps=self.cfg.eval_steps, seed=self.cfg.seed + 7919,
                              row_offset=0)
         synth = Cohort(pack(x.cpu()), self.snps, SampleTable.default(n))
-        res = evaluate(self.val, synth, metrics=["frequency", "ld"], reference=False,
+        families = ["frequency", "ld"] + (["knn"] if self.cfg.select == "knn_f1" else [])
+        res = evaluate(self.val, synth, metrics=families, reference=False,
                        progress=False, device=self.dev)
-        out = {k: res.get(k) for k in ("allele_freq_r", "genotype_freq_r", "ld_r2_mae",
-                                       "ld_decay_mae")}
-        out["score"] = selection_score(res)
+        keys = ["allele_freq_r", "genotype_freq_r", "ld_r2_mae", "ld_decay_mae"]
+        out = {k: res.get(k) for k in keys + (["precision", "recall"] if "knn" in families else [])}
+        out["score"] = selection_score(res, self.cfg.select)
         out["eval_seconds"] = round(time.perf_counter() - t0, 3)
         return out
 
@@ -536,6 +647,8 @@ class Trainer:
 
         cfg = self.cfg
         end = min(cfg.max_steps, stop_step or cfg.max_steps)
+        if not self.groups:  # nothing to optimise (fitted when built): evaluate and save once
+            end = self.step
         old = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -553,15 +666,16 @@ class Trainer:
         try:
             with (self.run / "log.jsonl").open("a") if self.main else open(os.devnull, "w") as log:
                 while self.step < end:
-                    loss, gnorm = self.train_step()
-                    last_loss = loss
+                    losses, gnorm = self.train_step()
+                    last_loss = losses["model"] if "model" in losses else losses
                     bar.update(1)
                     if self.step % cfg.log_every == 0 or self.step == 1:
-                        log.write(json.dumps({"step": self.step, "loss": loss, "grad_norm": gnorm,
-                                              "lr": lr_at(self.step, cfg),
+                        log.write(json.dumps({"step": self.step, "loss": last_loss,
+                                              "grad_norm": gnorm, "lr": lr_at(self.step, cfg),
                                               "time": round(time.monotonic() - t0, 3)}) + "\n")
                         log.flush()
-                        bar.set_postfix(loss=f"{loss:.4f}", score=f"{self.best_score:.4f}")
+                        shown = " ".join(f"{v:.4f}" for v in losses.values())
+                        bar.set_postfix(loss=shown, score=f"{self.best_score:.4f}")
                     if self.step % cfg.eval_every == 0:
                         last_eval = self._eval_and_keep(log)
                     stop = self._stop_code(t0)
@@ -571,7 +685,8 @@ class Trainer:
                 # a final evaluation at the natural end, or whenever no best exists yet (not on
                 # a signal; not past max_minutes when a best is already kept)
                 no_best = not (self.run / "best" / "state.json").is_file()
-                if (last_eval != self.step and self.step > 0 and reason not in _STOPS[2:]
+                if (last_eval != self.step and (self.step > 0 or not self.groups)
+                        and reason not in _STOPS[2:]
                         and (reason != "max_minutes" or no_best)):
                     last_eval = self._eval_and_keep(log)
                 self.save("last")

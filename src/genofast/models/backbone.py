@@ -54,6 +54,7 @@ class BackboneConfig:
     mlp_ratio: float = 4.0
     max_chromosomes: int = 64  # rows of the chromosome embedding table
     time_freq_dim: int = 256  # sinusoidal features of t fed to the time MLP
+    latent_dim: int = 0  # > 0: forward takes a latent vector [B, latent_dim] (GAN/VAE decoders)
 
 
 CONFIGS: dict[str, BackboneConfig] = {
@@ -259,6 +260,7 @@ class PatchTransformer(nn.Module):
         self.chrom_emb = nn.Embedding(cfg.max_chromosomes, d)
         self.time_mlp = nn.Sequential(nn.Linear(cfg.time_freq_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.cond_emb = ConditionEmbedding(traits, d) if traits else None
+        self.latent_proj = nn.Linear(cfg.latent_dim, d) if cfg.latent_dim > 0 else None
         self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Linear(d, 2 * d)
@@ -298,25 +300,70 @@ class PatchTransformer(nn.Module):
             raise ValueError("cond given to a model built without traits")
         return c
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embeddings [B, n_patches, D] of int8 tokens [B, M] or of genotype probabilities
+        float [B, M, 3] (soft one-hot, e.g. Gumbel-softmax output: the expected embedding
+        ``probs @ tok_emb[0/1/2]``, differentiable in the probabilities)."""
+        if x.dim() == 3:
+            if tuple(x.shape[1:]) != (self.n_snps, 3):
+                raise ValueError(f"x: expected [B, {self.n_snps}, 3] probabilities, got "
+                                 f"{tuple(x.shape)}")
+            e = x.to(self.tok_emb.weight.dtype) @ self.tok_emb.weight[1:4]  # [B, M, E]
+            e = F.pad(e, (0, 0, 0, 1))[:, self.patch_index]  # padding slot -> zero embedding
+        else:
+            if x.shape[1] != self.n_snps:
+                raise ValueError(f"x: {x.shape[1]} SNPs, the model was built for {self.n_snps}")
+            e = self.tok_emb(F.pad(x.long() + 1, (0, 1), value=_PAD_TOKEN)[:, self.patch_index])
+        h = self.patch_proj(e.flatten(2))
+        return h + self.chrom_emb(self.patch_chrom) + self.pos_emb
+
+    def trunk(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        drop: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(final normalised patch states [B, n_patches, D], conditioning c [B, D])."""
+        h = self.embed(x)
+        c = self.conditioning(t, cond, drop)
+        if self.latent_proj is not None:
+            if latent is None:
+                raise ValueError(f"this backbone needs a latent [B, {self.config.latent_dim}]")
+            c = c + self.latent_proj(latent)
+        elif latent is not None:
+            raise ValueError("latent given to a backbone built with latent_dim = 0")
+        c = F.silu(c)
+        for blk in self.blocks:
+            h = blk(h, c)
+        shift, scale = self.ada_out(c)[:, None].chunk(2, dim=-1)
+        return modulate(self.norm_out(h), shift, scale), c
+
     def forward(
         self,
         x: torch.Tensor,
         t: torch.Tensor,
         cond: torch.Tensor | None = None,
         drop: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        b, m = x.shape
-        if m != self.n_snps:
-            raise ValueError(f"x: {m} SNPs, the model was built for {self.n_snps}")
-        tok = F.pad(x.long() + 1, (0, 1), value=_PAD_TOKEN)[:, self.patch_index]
-        h = self.patch_proj(self.tok_emb(tok).flatten(2))  # [B, n_patches, D]
-        h = h + self.chrom_emb(self.patch_chrom) + self.pos_emb
-        c = F.silu(self.conditioning(t, cond, drop))
-        for blk in self.blocks:
-            h = blk(h, c)
-        shift, scale = self.ada_out(c)[:, None].chunk(2, dim=-1)
-        out = self.head(modulate(self.norm_out(h), shift, scale))  # [B, n_patches, P * 3]
-        return out.reshape(b, -1, 3)[:, self.snp_slot]
+        """Per-SNP logits [B, M, 3]."""
+        h, _ = self.trunk(x, t, cond, drop, latent)
+        out = self.head(h)  # [B, n_patches, P * 3]
+        return out.reshape(x.shape[0], -1, 3)[:, self.snp_slot]
+
+    def pooled(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor | None = None,
+        drop: torch.Tensor | None = None,
+        latent: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One vector per individual [B, D]: the mean of the final patch states (a critic's or
+        an encoder's summary; `head` is unused)."""
+        return self.trunk(x, t, cond, drop, latent)[0].mean(1)
 
 
 def n_params(module: nn.Module) -> int:

@@ -59,7 +59,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genofast.models.backbone import PatchTransformer
+from genofast.models.backbone import BackboneConfig, PatchTransformer, Trait
+from genofast.models.base import OptimGroup, TrainingData, default_groups
 from genofast.models.independent import IndependentSNPs
 from genofast.ops import codec
 from genofast.ops.diffusion import (
@@ -143,6 +144,21 @@ def _seed_mix(seed: int, offset: int) -> int:
     return (int(seed) * 0x9E3779B97F4A7C15 + int(offset) * 0xBF58476D1CE4E5B9 + 1) % 2**63
 
 
+def build(meta: dict, snps, data: TrainingData | None) -> CategoricalDiffusion:
+    """The run's diffusion model (`genofast.models.base`): a PatchTransformer of
+    ``meta["backbone"]`` with ``meta["train"]``'s transition and schedule; the genotype
+    frequencies from ``data`` (placeholders when loading: the weights file holds them)."""
+    cfg = meta["train"]
+    traits = [Trait(s["name"], s["kind"], s.get("n_levels", 2)) for s in meta["traits"]]
+    torch.manual_seed(cfg["seed"])  # parameter init
+    net = PatchTransformer(BackboneConfig(**meta["backbone"]), snps.chromosome,
+                           snps.bp_position.astype(np.float64), traits)
+    m = len(snps)
+    freq = genotype_frequencies(data.packed, m) if data is not None else torch.full((m, 3), 1 / 3)
+    return CategoricalDiffusion(net, cfg["transition"], freq=freq, schedule=cfg["schedule"],
+                                cond_drop=cfg["cond_drop"])
+
+
 class CategoricalDiffusion(nn.Module):
     """Discrete diffusion over genotypes 0/1/2 on a `PatchTransformer` that predicts x0."""
 
@@ -172,7 +188,6 @@ class CategoricalDiffusion(nn.Module):
         self.cond_drop, self.t_eps = float(cond_drop), float(t_eps)
         freq = freq.to(torch.float32).contiguous()
         self.register_buffer("freq", freq)  # persistent: sampling needs it
-        self.register_buffer("log_prior", torch.log(freq + 1e-3), persistent=False)
 
     @property
     def n_snps(self) -> int:
@@ -190,7 +205,11 @@ class CategoricalDiffusion(nn.Module):
         drop: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """p_theta(x0 | x_t) logits [B, M, 3] (network output + fixed log-frequency offset)."""
-        return self.backbone(x_t, t, cond, drop) + self.log_prior
+        # the offset follows freq (recomputed: loading weights replaces freq in place)
+        return self.backbone(x_t, t, cond, drop) + torch.log(self.freq + 1e-3)
+
+    def optim_groups(self) -> list[OptimGroup]:
+        return default_groups(self)
 
     def _check_cond(self, cond: torch.Tensor | None, batch: int) -> None:
         if cond is not None:
