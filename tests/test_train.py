@@ -139,6 +139,19 @@ def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:
     assert read_plink(out).n_individuals == 8
     assert main(["sample", str(run), "--n", "4", "--out", str(out) + "x",
                  "--cond", "weight=3", "--quiet"]) == 2
+    # --pheno: one synthetic individual per row, conditioned on that row; the rows come back
+    rows = tmp_path / "want.pheno"
+    rows.write_text("FID IID height case\na a 160 0\nb b 181.5 1\nc c NA 1\n")
+    assert main(["sample", str(run), "--pheno", str(rows), "--out", str(out) + "p",
+                 "--steps", "3", "--quiet"]) == 0
+    back = read_pheno(str(out) + "p.pheno")
+    assert read_plink(str(out) + "p").n_individuals == 3
+    np.testing.assert_array_equal(back.values, [[160, 0], [181.5, 1], [np.nan, 1]])
+    assert main(["sample", str(run), "--pheno", str(rows), "--n", "5", "--out",
+                 str(out) + "q", "--quiet"]) == 2
+    rows.write_text("FID IID case\na a 2\n")
+    assert main(["sample", str(run), "--pheno", str(rows), "--out", str(out) + "r",
+                 "--quiet"]) == 2
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_train(sub)
     _add_sample(sub)
+    _add_compare(sub)
     return parser
 
 
@@ -370,10 +371,14 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         "gives the same cohort whatever the batch size.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by genofast train")
-    p.add_argument("--n", type=int, required=True, help="individuals to sample")
+    p.add_argument("--n", type=int, help="individuals to sample (default with --pheno: its rows)")
     p.add_argument("--out", required=True, metavar="PREFIX", help="output PLINK prefix")
     p.add_argument("--cond", action="append", metavar="NAME=VALUE", default=[],
                    help="condition on a trait value (repeat for several)")
+    p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID trait...): one "
+                   "individual per row, conditioned on that row's values")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="sampling-time model setting, e.g. decode=argmax (VAE)")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="classifier-free guidance weight (default: 0)")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (default: 50)")
@@ -395,12 +400,77 @@ def _run_sample(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise ValueError(f"--cond {pair!r}: expected NAME=VALUE")
         cond[name.strip()] = value.strip()
-    summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None,
-                            guidance=args.guidance, steps=args.steps, seed=args.seed,
+    if args.n is None and args.pheno is None:
+        raise ValueError("--n is required (or --pheno FILE, one individual per row)")
+    summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None, pheno=args.pheno,
+                            model_sets=args.set or None, guidance=args.guidance,
+                            steps=args.steps, seed=args.seed,
                             batch_size=args.batch_size, checkpoint=args.checkpoint,
                             device=args.device, progress=not args.quiet)
     print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"
           + (f" and {summary['pheno']}" if summary["pheno"] else ""))
+    return 0
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="train several models, evaluate all on the same held-out people, one report",
+        description="Train each model on the same training individuals (or take its --runs "
+        "folder), sample as many people as are held out, evaluate every synthetic cohort "
+        "against the same held-out individuals and write DIR/comparison.html, .json and .md: "
+        "a model x metric table with the real-vs-real row, the best model of each column "
+        "marked, and overlaid plots. Each model's own report goes to DIR/reports/NAME/.",
+    )
+    p.add_argument("--bfile", required=True, metavar="PREFIX", help="PLINK prefix to train on")
+    p.add_argument("--reference", metavar="PREFIX",
+                   help="held-out cohort with the same SNPs (default: split --bfile)")
+    p.add_argument("--holdout", type=float, metavar="F",
+                   help="fraction of --bfile held out, seeded by --seed (default: 0.5)")
+    p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID name...)")
+    p.add_argument("--pheno-name", action="append", metavar="NAME",
+                   help="trait to condition on (repeat for several); the first numeric one is "
+                   "the GWAS trait")
+    p.add_argument("--models", metavar="LIST",
+                   help="comma-separated models to train, e.g. diffusion,wgan,vae,gan,pca-ddpm,"
+                   "independent")
+    p.add_argument("--runs", action="append", metavar="NAME=DIR", default=[],
+                   help="a run already trained, compared as NAME without retraining (repeat)")
+    p.add_argument("--max-minutes", type=float, metavar="M",
+                   help="training time budget of each model")
+    p.add_argument("--config", metavar="NAME",
+                   help="named backbone size for every model trained here (default: cpu-small)")
+    p.add_argument("--set", action="append", metavar="[NAME:]KEY=VALUE", default=[],
+                   help="a setting of model NAME, or of every model that has KEY (repeat)")
+    p.add_argument("--steps", type=int, metavar="K",
+                   help="sampling steps (default: the sampler's)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the split, training and sampling (default: 0)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=_run_compare)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from genofast.compare import compare
+
+    if args.reference is not None and args.holdout is not None:
+        raise ValueError("--holdout splits --bfile; it cannot go with --reference")
+    compare(args.bfile, args.out, args.models, reference=args.reference,
+            holdout=0.5 if args.holdout is None else args.holdout, pheno=args.pheno,
+            pheno_names=args.pheno_name, max_minutes=args.max_minutes, runs=args.runs,
+            sets=args.set, config=args.config, seed=args.seed, steps=args.steps,
+            device=args.device, progress=not args.quiet)
+    out = Path(args.out)
+    print((out / "comparison.md").read_text(), end="")
+    print(f"wrote {out / 'comparison.html'}, {out / 'comparison.json'} and "
+          f"{out / 'comparison.md'}")
     return 0
 
 

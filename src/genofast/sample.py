@@ -5,7 +5,9 @@ cohort keyed by ``row_offset + i`` (`CategoricalDiffusion.sample`), and written 
 `PlinkWriter` at their rows; nothing larger than one batch is ever held. Because every random draw
 is keyed by (seed, row, step), a seed gives the same cohort whatever the batch size. The `.bim` is
 the run's training SNPs; with conditioning values, ``PREFIX.pheno`` (FID IID trait...) is written
-beside the `.fam` in the trait's own units.
+beside the `.fam` in the trait's own units. Conditions are either one set of values for everyone
+(``cond``) or a phenotype file whose rows condition the individuals one by one (``pheno``: the
+cohort has one individual per row, e.g. the trait values of a real cohort to mirror).
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ import numpy as np
 import torch
 
 from genofast.io import PlinkWriter, write_pheno
+from genofast.io.pheno import read_pheno
 from genofast.io.tables import SampleTable, read_bim
-from genofast.train import encode_cond, load_weights
+from genofast.train import encode_cond, encode_cond_table, load_weights
 
 
 def sample_cohort(
     run_dir: str | os.PathLike,
-    n: int,
+    n: int | None,
     out: str | os.PathLike,
     *,
     cond: dict[str, str] | None = None,
+    pheno: str | os.PathLike | None = None,
+    model_sets: list[str] | None = None,
     guidance: float = 0.0,
     steps: int = 50,
     seed: int = 0,
@@ -40,28 +45,45 @@ def sample_cohort(
 
     ``cond``: trait name -> value as given on the command line (raw units for continuous traits,
     0/1 for binary, a level name for categorical); traits left out are sampled as missing.
+    ``pheno``: a phenotype file, one individual per row (``n`` None or its row count).
+    ``model_sets``: sampling-time model settings (``["decode=argmax"]``).
     Returns a small summary dict."""
     from tqdm.auto import tqdm
 
-    if n < 1:
+    if cond and pheno is not None:
+        raise ValueError("give --cond or --pheno, not both")
+    table = None
+    if pheno is not None:
+        table = read_pheno(pheno)
+        if n is not None and n != len(table):
+            raise ValueError(f"--n {n}: the phenotype file {pheno} has {len(table)} rows "
+                             "(one per individual); drop --n or make them agree")
+        n = len(table)
+    if n is None or n < 1:
         raise ValueError(f"--n must be >= 1, got {n}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev)
+    model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets)
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
-    row = None
+    if (cond or table is not None) and not specs:
+        raise ValueError("this run was trained without traits; drop --cond / --pheno")
+    row = rows = None
     if cond:
         row = torch.from_numpy(encode_cond(specs, cond)).to(dev)
+    if table is not None:
+        rows = torch.from_numpy(encode_cond_table(specs, table)).to(dev)
     samples = SampleTable.from_iids([f"syn{i}" for i in range(n)])
     with PlinkWriter(out, snps, n, samples=samples) as writer:
         bar = tqdm(total=n, disable=not progress, unit="ind", dynamic_ncols=True)
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             c = None if row is None else row.expand(b, -1)
+            if rows is not None:
+                c = rows[start:start + b]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
                 x = model.sample(b, c, steps=steps, guidance=guidance, seed=seed,
                                  row_offset=start)
@@ -69,10 +91,16 @@ def sample_cohort(
             bar.update(b)
         bar.close()
     pheno_path = None
-    if cond:
-        names = [s["name"] for s in specs if s["name"] in cond]
-        values = np.array([[cond[k] for k in names]] * n, dtype=object)
+    if cond or table is not None:
         pheno_path = Path(os.fspath(out) + ".pheno")
-        write_pheno(pheno_path, samples.fid, samples.iid, names, values.astype(str))
+        if cond:
+            names = [s["name"] for s in specs if s["name"] in cond]
+            values = np.array([[cond[k] for k in names]] * n, dtype=object).astype(str)
+        else:
+            have = set(table.names) | set(table.categorical)
+            names = [s["name"] for s in specs if s["name"] in have]
+            values = np.stack([table.column(k).astype(object) for k in names], 1)
+            values = np.where(values == "", np.nan, values)
+        write_pheno(pheno_path, samples.fid, samples.iid, names, values)
     return {"n": n, "n_snps": len(snps), "out": os.fspath(out),
             "pheno": None if pheno_path is None else os.fspath(pheno_path)}

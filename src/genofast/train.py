@@ -311,6 +311,40 @@ def encode_cond(specs: list[dict[str, Any]], values: dict[str, str]) -> np.ndarr
     return row
 
 
+def encode_cond_table(specs: list[dict[str, Any]], pheno: Any) -> np.ndarray:
+    """The model cond matrix float32 [N, K] of a `Phenotypes` table, one row per individual
+    (raw units / 0-1 / level names as in `encode_cond`; a trait absent from the file or a missing
+    value is NaN = missing)."""
+    out = np.full((len(pheno), len(specs)), np.nan, np.float32)
+    have = set(pheno.names) | set(pheno.categorical)
+    if not have & {s["name"] for s in specs}:
+        raise ValueError(f"--pheno: none of the run's traits "
+                         f"({', '.join(s['name'] for s in specs) or 'none'}) is a column")
+    for k, s in enumerate(specs):
+        if s["name"] not in have:
+            continue
+        col = pheno.column(s["name"])
+        if s["kind"] == "categorical":
+            col = col.astype(str)
+            bad = sorted(set(col[(col != "")]) - set(s["levels"]))
+            if bad:
+                raise ValueError(f"--pheno {s['name']}: unknown level(s) {bad[:5]}; levels: "
+                                 f"{', '.join(s['levels'])}")
+            index = {v: i for i, v in enumerate(s["levels"])}
+            out[:, k] = [index.get(v, np.nan) for v in col]
+            continue
+        if col.dtype.kind in "US":
+            raise ValueError(f"--pheno {s['name']}: expected numbers")
+        if s["kind"] == "binary":
+            v = col[np.isfinite(col)]
+            if not np.isin(v, (0.0, 1.0)).all():
+                raise ValueError(f"--pheno {s['name']}: a binary trait takes 0 or 1")
+            out[:, k] = col
+        else:
+            out[:, k] = (col - s["mean"]) / s["sd"]
+    return out
+
+
 # --- model and checkpoints -----------------------------------------------------------------------
 
 
@@ -341,8 +375,11 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = True,
-                 device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a run's model with its saved (EMA) weights, in eval mode; returns (model, meta)."""
+                 device: str | torch.device = "cpu", model_sets: list[str] | None = None
+                 ) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a run's model with its saved (EMA) weights, in eval mode; returns (model, meta).
+    ``model_sets`` (``["decode=argmax"]``) override fields of the model's own Config, for
+    sampling-time choices."""
     run = Path(run_dir)
     if not (run / "config.json").is_file():
         raise FileNotFoundError(f"not a run folder (no config.json): {run}")
@@ -352,6 +389,12 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
     if not path.is_file():
         raise FileNotFoundError(f"no {which} checkpoint in {run} (missing {path.name})")
     meta = json.loads((run / "config.json").read_text())
+    if model_sets:
+        _, _, sets = parse_sets(model_sets, meta["train"]["model"])
+        if len(sets) != len(model_sets):
+            raise ValueError(f"--set at sampling time takes settings of the model "
+                             f"{meta['train']['model']!r} only; got {model_sets}")
+        meta["model"] = {**meta.get("model", {}), **sets}
     weights = load_file(path)
     model = build_model(meta, read_bim(run / "snps.bim"))
     model.load_state_dict(weights)
