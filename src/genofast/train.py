@@ -530,7 +530,8 @@ class Trainer:
         if self.world > 1 and self.groups:
             loss_module = torch.nn.parallel.DistributedDataParallel(
                 loss_module, device_ids=[self.dev.index] if self.dev.type == "cuda" else None,
-                find_unused_parameters=len(self.groups) > 1)
+                find_unused_parameters=len(self.groups) > 1
+                or getattr(self.model, "ddp_find_unused", False))
         self._fwd = torch.compile(loss_module) if cfg.compile else loss_module
 
         if resume:
@@ -701,6 +702,8 @@ class Trainer:
         t0 = time.monotonic()
         reason = "max_steps" if end == cfg.max_steps else "stop_step"
         last_eval = self.step if self.step >= end else None
+        if not self.groups:
+            reason, last_eval = "fitted", None
         last_loss = float("nan")
         bar = tqdm(total=end, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True)

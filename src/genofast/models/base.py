@@ -15,6 +15,9 @@ A model is a ``torch.nn.Module`` with three methods (DESIGN.md: "a model is a sm
     optim_groups() -> list[OptimGroup]
         The parameter groups and their optimiser settings (default: one group, "model").
 
+Optional attribute ``ddp_find_unused = True``: some parameters get no gradient in a step (a
+pooled patch encoder whose head is unused), so DistributedDataParallel must look for them.
+
 Each model module also has a ``Config`` dataclass (its own hyperparameters, saved as
 ``meta["model"]``; ``--set key=value`` reaches its fields), optional named ``PRESETS``, and
 ``build(meta, snps, data) -> model``: ``meta`` is the run's config.json dict, ``snps`` the SNP
