@@ -34,7 +34,7 @@ def sample_cohort(
     pheno: str | os.PathLike | None = None,
     model_sets: list[str] | None = None,
     guidance: float = 0.0,
-    steps: int = 50,
+    steps: int | None = None,
     seed: int = 0,
     batch_size: int = 1024,
     checkpoint: str = "best",
@@ -63,8 +63,9 @@ def sample_cohort(
         raise ValueError(f"--n must be >= 1, got {n}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    if steps < 1:
+    if steps is not None and steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
+    step_kw = {} if steps is None else {"steps": steps}  # None: the model's own default
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets)
     snps = read_bim(Path(run_dir) / "snps.bim")
@@ -85,7 +86,7 @@ def sample_cohort(
             if rows is not None:
                 c = rows[start:start + b]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                x = model.sample(b, c, steps=steps, guidance=guidance, seed=seed,
+                x = model.sample(b, c, **step_kw, guidance=guidance, seed=seed,
                                  row_offset=start)
             writer.write(start, x)
             bar.update(b)
