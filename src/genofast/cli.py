@@ -228,12 +228,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the whole pipeline on a built-in simulated herd",
-        description="Simulate a small Holstein-like herd, split it into training and held-out "
-        "animals, fit a generator on the training half, stream a synthetic cohort to PLINK "
-        "files and evaluate it against the held-out half. Until the deep models land, the "
-        "generator is the independent-SNP baseline (each SNP drawn from its training genotype "
-        "frequencies): the report shows what frequencies alone keep and what they lose (LD, "
-        "structure).",
+        description="Simulate a small Holstein-like herd with a fat-like trait, split it into "
+        "training and held-out animals, train a small categorical diffusion model conditioned on "
+        "the trait on the CPU, sample as many synthetic animals as were held out (each "
+        "conditioned on a held-out animal's trait value), stream them to PLINK files and "
+        "evaluate them against the held-out half (fidelity, association, privacy).",
     )
     p.add_argument("--out", default="demo", metavar="DIR",
                    help="output folder (default: %(default)s)")
@@ -243,6 +242,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
                    help="cattle autosomes to simulate (default: %(default)s, ~5,500 SNPs)")
     p.add_argument("--max-mb", type=float, metavar="MB",
                    help="simulate only the first MB megabases of each chromosome (a quick run)")
+    p.add_argument("--minutes", type=float, default=4.0,
+                   help="training time on this machine (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of every step (default: 1)")
     p.set_defaults(run=_run_demo)
 
@@ -251,17 +252,19 @@ def _run_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import numpy as np
-    import torch
 
-    from genofast.io import PlinkWriter, read_plink, write_plink
+    from genofast.io import read_pheno, read_plink, write_pheno, write_plink
     from genofast.io.summary import format_summary, summarize
     from genofast.metrics.evaluate import evaluate
-    from genofast.models import IndependentSNPs
     from genofast.report import format_table, write_report
+    from genofast.sample import sample_cohort
     from genofast.simulate import CATTLE, parse_chromosomes, simulate_cattle
+    from genofast.train import TrainConfig, train
 
     if args.n_individuals < 20:
         raise ValueError(f"--n-individuals must be at least 20, got {args.n_individuals}")
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be positive, got {args.minutes}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -280,24 +283,31 @@ def _run_demo(args: argparse.Namespace) -> int:
     herd = read_plink(sim.prefix)
     order = np.random.default_rng(args.seed).permutation(herd.n_individuals)
     half = herd.n_individuals // 2
-    train, holdout = herd.subset(samples=np.sort(order[:half])), herd.subset(
+    train_c, holdout = herd.subset(samples=np.sort(order[:half])), herd.subset(
         samples=np.sort(order[half:]))
-    write_plink(out / "train", train)
+    write_plink(out / "train", train_c)
     write_plink(out / "holdout", holdout)
+    pheno = Path(f"{sim.prefix}.pheno")
 
-    print("3/5 fitting the independent-SNP baseline on the training half")
-    model = IndependentSNPs.fit(train.genotypes, train.n_snps)
+    print(f"3/5 training a conditional diffusion model for {args.minutes:g} min (cpu-small; "
+          f"Ctrl-C stops early and keeps the best checkpoint)")
+    cfg = TrainConfig(max_minutes=args.minutes, max_steps=100_000, batch_size=32,
+                      eval_every=500, eval_samples=256, eval_steps=25, seed=args.seed,
+                      device="cpu")
+    train(out / "train", out / "run", cfg, pheno=pheno, pheno_names=["fat"])
 
-    print(f"4/5 sampling {holdout.n_individuals} synthetic animals to {out / 'synthetic'}.bed")
-    generator = torch.Generator().manual_seed(args.seed)
-    with PlinkWriter(out / "synthetic", herd.snps, holdout.n_individuals,
-                     iids=[f"syn{i}" for i in range(holdout.n_individuals)]) as writer:
-        for start in range(0, holdout.n_individuals, 512):
-            n = min(512, holdout.n_individuals - start)
-            writer.write(start, model.sample(n, generator))
+    print(f"4/5 sampling {holdout.n_individuals} synthetic animals, each conditioned on a "
+          f"held-out animal's fat value, to {out / 'synthetic'}.bed")
+    rows = out / "holdout.pheno"
+    fat = {name: read_pheno(pheno, c.samples, allow_unknown=True).column("fat")
+           for name, c in (("real", holdout), ("train", train_c))}
+    write_pheno(rows, holdout.samples.fid, holdout.samples.iid, ["fat"], fat["real"])
+    sample_cohort(out / "run", None, out / "synthetic", pheno=rows, seed=args.seed)
+    fat["synthetic"] = read_pheno(f"{out / 'synthetic'}.pheno").column("fat")
 
-    print("5/5 evaluating synthetic vs held-out (privacy vs training)")
-    result = evaluate(out / "holdout", out / "synthetic", out / "train", seed=args.seed)
+    print("5/5 evaluating synthetic vs held-out (privacy vs training, GWAS of fat)")
+    result = evaluate(out / "holdout", out / "synthetic", out / "train", pheno=fat,
+                      seed=args.seed)
     json_path, html_path = write_report(result, out / "report")
     print(format_table(result))
     print(f"report: {html_path} (numbers in {json_path})")
@@ -381,7 +391,8 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    help="sampling-time model setting, e.g. decode=argmax (VAE)")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="classifier-free guidance weight (default: 0)")
-    p.add_argument("--steps", type=int, default=50, help="sampling steps (default: 50)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's, 50 for "
+                   "diffusion, T for pca-ddpm; ignored by one-shot models)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
@@ -451,6 +462,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="seed of the split, training and sampling (default: 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--no-model-reports", action="store_true",
+                   help="skip each model's own report (DIR/reports/NAME/)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=_run_compare)
 
@@ -462,11 +475,16 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     if args.reference is not None and args.holdout is not None:
         raise ValueError("--holdout splits --bfile; it cannot go with --reference")
-    compare(args.bfile, args.out, args.models, reference=args.reference,
-            holdout=0.5 if args.holdout is None else args.holdout, pheno=args.pheno,
-            pheno_names=args.pheno_name, max_minutes=args.max_minutes, runs=args.runs,
-            sets=args.set, config=args.config, seed=args.seed, steps=args.steps,
-            device=args.device, progress=not args.quiet)
+    try:
+        compare(args.bfile, args.out, args.models, reference=args.reference,
+                holdout=0.5 if args.holdout is None else args.holdout, pheno=args.pheno,
+                pheno_names=args.pheno_name, max_minutes=args.max_minutes, runs=args.runs,
+                sets=args.set, config=args.config, seed=args.seed, steps=args.steps,
+                device=args.device, model_reports=not args.no_model_reports,
+                progress=not args.quiet)
+    except KeyboardInterrupt as err:  # a training stopped by Ctrl-C saved its run first
+        print(f"genofast compare: interrupted {err}".rstrip(), file=sys.stderr)
+        return 130
     out = Path(args.out)
     print((out / "comparison.md").read_text(), end="")
     print(f"wrote {out / 'comparison.html'}, {out / 'comparison.json'} and "

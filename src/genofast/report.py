@@ -481,3 +481,386 @@ def write_report(result: dict[str, Any], out_dir: str | os.PathLike) -> tuple[Pa
     jpath.write_text(json.dumps(summary_json(result), indent=2, allow_nan=False) + "\n")
     hpath.write_text(render_html(result))
     return jpath, hpath
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison of several models (genofast compare)
+# ---------------------------------------------------------------------------------------------
+
+#: Columns of the comparison table: (key, short label, direction). The direction says which
+#: model is best in the column: "max" the highest value (correlations, GWAS agreement), "min" the
+#: lowest (errors and distances, identical genomes), "ref" the closest to the real-vs-real value
+#: (k-NN precision and recall, kinship replay: more is not better than real people), a number the
+#: closest to it (0.5 for the adversarial accuracies and membership AUC, 1 for the DCR ratio, 0
+#: for F_ST and the privacy loss, which can fall either side of their ideal by chance).
+COMPARE_METRICS: tuple[tuple[str, str, str | float], ...] = (
+    ("allele_freq_r", "AF r", "max"),
+    ("genotype_freq_r", "GF r", "max"),
+    ("maf_js_divergence", "SFS JS", "min"),
+    ("fst", "F_ST", 0.0),
+    ("heterozygosity_diff", "het diff", "min"),
+    ("ld_r2_mae", "LD r2 MAE", "min"),
+    ("ld_decay_mae", "LD decay MAE", "min"),
+    ("pca_wasserstein", "PCA W1", "min"),
+    ("grm_offdiag_diff", "GRM W1", "min"),
+    ("precision", "precision", "ref"),
+    ("recall", "recall", "ref"),
+    ("aats", "AATS", 0.5),
+    ("aats_train", "AATS train", 0.5),
+    ("privacy_loss", "privacy loss", 0.0),
+    ("identical_to_train", "identical", "min"),
+    ("dcr_ratio", "DCR ratio", 1.0),
+    ("mia_auc", "MIA AUC", 0.5),
+    ("kinship_replay_rate", "kin replay", "ref"),
+    ("gwas_beta_r", "GWAS beta r", "max"),
+    ("gwas_top_hit_recall", "GWAS top hits", "max"),
+)
+
+#: One colour per model in the comparison plots (real people keep REAL).
+MODEL_COLORS = ("#d9622b", "#4b9e58", "#8e5ac8", "#c03d3e", "#8c6d31", "#e377c2", "#17becf",
+                "#7f7f7f", "#bcbd22", "#ff9896")
+
+
+def _number(v: Any) -> float | None:
+    """A finite number as float, else None (bools are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _direction_text(direction: str | float) -> str:
+    if direction in ("max", "min"):
+        return "higher" if direction == "max" else "lower"
+    if direction == "ref":
+        return "~real"
+    return f"~{direction:g}"
+
+
+def best_models(metrics: dict[str, dict[str, Any]], reference: dict[str, Any]
+                ) -> dict[str, list[str]]:
+    """{metric key: the best model name(s)} by COMPARE_METRICS' directions; a column is judged
+    only when at least two models have a number in it ("ref" columns also need the real-vs-real
+    value); ties are all best."""
+    best: dict[str, list[str]] = {}
+    for key, _label, direction in COMPARE_METRICS:
+        vals = {name: _number(m.get(key)) for name, m in metrics.items()}
+        vals = {name: v for name, v in vals.items() if v is not None}
+        if len(vals) < 2:
+            continue
+        if direction == "max":
+            score = {n: -v for n, v in vals.items()}
+        elif direction == "min":
+            score = dict(vals)
+        elif direction == "ref":
+            r = _number(reference.get(key))
+            if r is None:
+                continue
+            score = {n: abs(v - r) for n, v in vals.items()}
+        else:
+            score = {n: abs(v - float(direction)) for n, v in vals.items()}
+        top = min(score.values())
+        tol = 1e-12 * max(1.0, abs(top))
+        best[key] = [n for n, s in score.items() if s <= top + tol]
+    return best
+
+
+def _compare_columns(comparison: dict[str, Any]) -> list[tuple[str, str, str | float]]:
+    """COMPARE_METRICS entries with a number for some model or for real vs real."""
+    ref = comparison.get("reference") or {}
+    models = comparison["models"].values()
+    return [c for c in COMPARE_METRICS
+            if _number(ref.get(c[0])) is not None
+            or any(_number(m["metrics"].get(c[0])) is not None for m in models)]
+
+
+def _seconds(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.1f}"
+
+
+def _run_rows(comparison: dict[str, Any]) -> list[list[str]]:
+    """One row per model: its run facts and timings (header first)."""
+    rows = [["model", "kind", "trained here", "conditioned", "steps (best)", "parameters",
+             "train s", "sample s", "evaluate s"]]
+    for name, m in comparison["models"].items():
+        sec = m.get("seconds", {})
+        steps = "-" if m.get("steps") is None else f"{m['steps']} ({m.get('best_step')})"
+        params = "-" if m.get("n_parameters") is None else f"{m['n_parameters']:,}"
+        rows.append([name, str(m.get("model")), "yes" if m.get("trained_here") else "no (--runs)",
+                     "yes" if m.get("conditioned") else "no", steps, params,
+                     _seconds(sec.get("train")), _seconds(sec.get("sample")),
+                     _seconds(sec.get("evaluate"))])
+    return rows
+
+
+def _setup_lines(comparison: dict[str, Any]) -> list[str]:
+    s = comparison.get("setup", {})
+    budget = ("no time limit (each model to its max_steps)" if s.get("max_minutes") is None
+              else f"at most {s['max_minutes']:g} minutes of training per model")
+    lines = [
+        f"{s.get('n_train')} training and {s.get('n_holdout')} held-out individuals "
+        f"({s.get('holdout_from')}), {s.get('n_snps')} SNPs; each model samples "
+        f"{s.get('n_synthetic')} individuals",
+        f"time budget: {budget}",
+        "real vs real: two random halves of the held-out individuals, computed once",
+    ]
+    if s.get("gwas_trait"):
+        lines.append(f"GWAS trait: {s['gwas_trait']}")
+    return lines
+
+
+def comparison_markdown(comparison: dict[str, Any]) -> str:
+    """The comparison as Markdown: setup, the model x metric table (best of each column in
+    bold, the real-vs-real row first, the direction of each column under its name), the runs."""
+    cols = _compare_columns(comparison)
+    best = comparison.get("best") or best_models(
+        {n: m["metrics"] for n, m in comparison["models"].items()},
+        comparison.get("reference") or {})
+    ref = comparison.get("reference") or {}
+    head = ["model", *(label for _k, label, _d in cols)]
+    lines = ["# genofast comparison", "", *(f"- {x}" for x in _setup_lines(comparison)), "",
+             "| " + " | ".join(head) + " |",
+             "| " + " | ".join(["---"] + ["---:"] * len(cols)) + " |",
+             "| *best* | " + " | ".join(_direction_text(d) for _k, _l, d in cols) + " |",
+             "| real vs real | " + " | ".join(_fmt(ref.get(k)) for k, _l, _d in cols) + " |"]
+    for name, m in comparison["models"].items():
+        cells = []
+        for key, _label, _d in cols:
+            text = _fmt(m["metrics"].get(key))
+            cells.append(f"**{text}**" if name in best.get(key, []) else text)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    runs = _run_rows(comparison)
+    lines += ["", "| " + " | ".join(runs[0]) + " |",
+              "| " + " | ".join(["---"] * 5 + ["---:"] * 4) + " |",
+              *("| " + " | ".join(r) + " |" for r in runs[1:])]
+    keys = ", ".join(f"{label} = {key}" for key, label, _d in cols)
+    lines += ["", f"Columns: {keys}.", "Best per column in bold; real vs real is the yardstick, "
+              "not a contender."]
+    lines += [f"- note: {n}" for n in comparison.get("notes") or []]
+    return "\n".join(lines) + "\n"
+
+
+def _grid(plt, n: int, width: float = 3.0, height: float = 2.9, ncols: int = 4):
+    """A figure of ``n`` panels, at most ``ncols`` a row; spare axes hidden."""
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _cmp_ld_decay(results: dict[str, dict], comparison: dict) -> str | None:
+    decays = {n: r["details"].get("ld_decay") for n, r in results.items()}
+    decays = {n: d for n, d in decays.items() if d}
+    if not decays:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    first = next(iter(decays.values()))
+    centres = np.asarray(first["bin_centres"], dtype=float)
+    y = np.asarray(first["real"], dtype=float)
+    ok = np.isfinite(y)
+    ax.plot(centres[ok], y[ok], "o-", ms=3, lw=2.2, color=REAL, label="real (held out)")
+    for i, (name, d) in enumerate(decays.items()):
+        y = np.asarray(d["syn"], dtype=float)
+        ok = np.isfinite(y)
+        ax.plot(np.asarray(d["bin_centres"], dtype=float)[ok], y[ok], "-", lw=1.3,
+                color=MODEL_COLORS[i % len(MODEL_COLORS)], label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="distance (bp)", ylabel="mean r^2", title="LD decay")
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def _cmp_sfs(results: dict[str, dict], comparison: dict) -> str | None:
+    sfs = {n: r["details"].get("sfs") for n, r in results.items()}
+    sfs = {n: s for n, s in sfs.items() if s is not None}
+    if not sfs:
+        return None
+    plt = _plt()
+    edges, real, _ = next(iter(sfs.values()))
+    edges = np.asarray(edges, dtype=float)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    ax.bar(centres, real, width=(edges[1] - edges[0]) * 0.9, color=REAL, alpha=0.35,
+           label="real (held out)")
+    for i, (name, (_e, _r, syn)) in enumerate(sfs.items()):
+        ax.plot(centres, syn, "o-", ms=2.5, lw=1.2, color=MODEL_COLORS[i % len(MODEL_COLORS)],
+                label=name)
+    ax.set_yscale("log")
+    ax.set(xlabel="minor allele frequency", ylabel="fraction of SNPs",
+           title="Folded site-frequency spectrum")
+    ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def _cmp_allele_freq(results: dict[str, dict], comparison: dict) -> str | None:
+    have = {n: r for n, r in results.items() if "af_real" in r["details"]}
+    if not have:
+        return None
+    plt = _plt()
+    fig, axes = _grid(plt, len(have))
+    for i, (ax, (name, r)) in enumerate(zip(axes, have.items(), strict=True)):
+        a, b = np.asarray(r["details"]["af_real"]), np.asarray(r["details"]["af_syn"])
+        idx = _subsample(len(a), 20000)
+        ax.scatter(a[idx], b[idx], s=3, alpha=0.35, linewidths=0, rasterized=True,
+                   color=MODEL_COLORS[i % len(MODEL_COLORS)])
+        ax.plot([0, 1], [0, 1], color="0.3", lw=0.8, ls="--")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="real allele-1 frequency",
+               ylabel="synthetic", title=f"{name}, r = {_fmt(r.get('allele_freq_r'))}")
+    return _png(fig)
+
+
+def _cmp_pca(results: dict[str, dict], comparison: dict) -> str | None:
+    have = {n: r["details"]["pca"] for n, r in results.items() if "pca" in r["details"]}
+    if not have:
+        return None
+    plt = _plt()
+    fig, axes = _grid(plt, len(have))
+    real = np.asarray(next(iter(have.values()))[0])
+    b = min(1, real.shape[1] - 1)
+    ir = _subsample(len(real), 5000, 1)
+    lo = np.quantile(real[:, [0, b]], 0.001, axis=0)
+    hi = np.quantile(real[:, [0, b]], 0.999, axis=0)
+    pad = 0.25 * (hi - lo) + 1e-9
+    for i, (ax, (name, (_r, syn, _ev))) in enumerate(zip(axes, have.items(), strict=True)):
+        syn = np.asarray(syn)
+        isy = _subsample(len(syn), 5000, 2)
+        ax.scatter(real[ir, 0], real[ir, b], s=4, alpha=0.35, color=REAL, linewidths=0,
+                   label="real", rasterized=True)
+        ax.scatter(syn[isy, 0], syn[isy, b], s=4, alpha=0.35, linewidths=0, rasterized=True,
+                   color=MODEL_COLORS[i % len(MODEL_COLORS)], label=name)
+        ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]),
+               xlabel="PC1", ylabel=f"PC{b + 1}",
+               title=f"{name}, W1/sd = {_fmt(results[name].get('pca_wasserstein'))}")
+        ax.legend(frameon=False, fontsize=7, markerscale=2, loc="best")
+    return _png(fig)
+
+
+def _cmp_privacy(results: dict[str, dict], comparison: dict) -> str | None:
+    names = list(results)
+    ref = comparison.get("reference") or {}
+    panels = [("aats", "aats_train", "AATS (vs real / vs train)", 0.5),
+              ("dcr_ratio", None, "DCR ratio (syn->train / real->train)", 1.0),
+              ("mia_auc", None, "Membership-inference AUC", 0.5)]
+    panels = [p for p in panels if any(_number(results[n].get(p[0])) is not None for n in names)]
+    if not panels:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    x = np.arange(len(names))
+    colors = [MODEL_COLORS[i % len(MODEL_COLORS)] for i in range(len(names))]
+    for ax, (key, key2, title, ideal) in zip(axes[0], panels, strict=True):
+        vals = [_number(results[n].get(key)) for n in names]
+        v = np.array([np.nan if u is None else u for u in vals])
+        if key2 is None:
+            ax.bar(x, v, color=colors)
+        else:
+            v2 = np.array([np.nan if u is None else u
+                           for u in (_number(results[n].get(key2)) for n in names)])
+            ax.bar(x - 0.2, v, width=0.4, color=colors, label="vs held-out real")
+            ax.bar(x + 0.2, v2, width=0.4, color=colors, alpha=0.45, hatch="//",
+                   label="vs train")
+            ax.legend(frameon=False, fontsize=7)
+        ax.axhline(ideal, color="0.3", lw=0.8, ls="--")
+        r = _number(ref.get(key))
+        if r is not None:
+            ax.axhline(r, color=REAL, lw=1.0, ls=":", label="real vs real")
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set(title=title)
+    return _png(fig)
+
+
+COMPARE_FIGURES = (
+    ("LD decay", _cmp_ld_decay),
+    ("Site-frequency spectrum", _cmp_sfs),
+    ("Allele frequencies vs real", _cmp_allele_freq),
+    ("PCA fitted on the held-out individuals, synthetic projected", _cmp_pca),
+    ("Privacy (dashed: ideal, dotted: real vs real)", _cmp_privacy),
+)
+
+
+def comparison_figures(comparison: dict[str, Any], results: dict[str, dict]
+                       ) -> list[tuple[str, str]]:
+    """(title, base64 PNG) of every overlaid plot the results have data for."""
+    out = []
+    for title, fn in COMPARE_FIGURES:
+        png = fn(results, comparison)
+        if png is not None:
+            out.append((title, png))
+    return out
+
+
+def comparison_html(comparison: dict[str, Any], results: dict[str, dict]) -> str:
+    """The self-contained comparison page: table (best per column marked), runs, plots."""
+    esc = html.escape
+    cols = _compare_columns(comparison)
+    best = comparison.get("best") or {}
+    ref = comparison.get("reference") or {}
+    head = "".join(f"<th title='{esc(k)}'>{esc(label)}</th>" for k, label, _d in cols)
+    dirs = "".join(f"<td class='sub'>{esc(_direction_text(d))}</td>" for _k, _l, d in cols)
+    ref_row = "".join(f"<td>{esc(_fmt(ref.get(k)))}</td>" for k, _l, _d in cols)
+    body = []
+    for name, m in comparison["models"].items():
+        cells = []
+        for key, _label, _d in cols:
+            text = esc(_fmt(m["metrics"].get(key)))
+            cells.append(f"<td class='best'>{text}</td>" if name in best.get(key, [])
+                         else f"<td>{text}</td>")
+        label = esc(name)
+        if m.get("report"):
+            link = esc(os.path.relpath(m["report"], comparison.get("out", ".")))
+            label = f"<a href='{link}'>{label}</a>"
+        body.append(f"<tr><td>{label}</td>{''.join(cells)}</tr>")
+    table = ("<div class='wide'><table><tr><th>model</th>" + head + "</tr>"
+             "<tr><td class='sub'>best</td>" + dirs + "</tr>"
+             "<tr class='ref'><td>real vs real</td>" + ref_row + "</tr>" + "".join(body)
+             + "</table></div>")
+    runs = _run_rows(comparison)
+    run_table = ("<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in runs[0]) + "</tr>"
+                 + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>"
+                           for r in runs[1:]) + "</table>")
+    figs = "".join(
+        f"<figure><img alt='{esc(t)}' src='data:image/png;base64,{png}'>"
+        f"<figcaption>{esc(t)}</figcaption></figure>"
+        for t, png in comparison_figures(comparison, results))
+    notes = comparison.get("notes") or []
+    note_html = ("<div class='notes'>" + "<br>".join(esc(n) for n in notes) + "</div>"
+                 if notes else "")
+    legend = "; ".join(f"{label} = {key}" for key, label, _d in cols)
+    css = _CSS + (".best{background:#e3f4e1;font-weight:bold}.ref td{color:#1f5fa8;"
+                  "font-style:italic}.wide{overflow-x:auto}")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>genofast comparison</title>"
+        f"<style>{css}</style></head><body><h1>genofast comparison</h1>"
+        + "".join(f"<div class='sub'>{esc(x)}</div>" for x in _setup_lines(comparison))
+        + note_html + "<h2>Metrics</h2>" + table
+        + f"<p class='sub'>Best model of each column shaded (directions in the 'best' row: "
+        f"highest, lowest, closest to real vs real, or closest to the number). {esc(legend)}. "
+        "Each model's name links to its own report.</p>"
+        + "<h2>Runs</h2>" + run_table + "<h2>Plots</h2><div class='grid'>" + figs
+        + "</div><h2>Definitions</h2><p class='sub'>See docs/metrics.md of genofast.</p>"
+        "</body></html>"
+    )
+
+
+def write_comparison(comparison: dict[str, Any], results: dict[str, dict],
+                     out_dir: str | os.PathLike) -> dict[str, Any]:
+    """Write DIR/comparison.json, .html and .md. ``comparison``: {"setup", "reference",
+    "models": {name: {"metrics", "report", timings...}}, "notes"}; ``results``: each model's
+    `evaluate` result (with ``details``, for the plots). Returns the comparison as written, with
+    "best" and "directions" added."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    comparison = dict(comparison)
+    comparison["out"] = os.fspath(out)
+    comparison["directions"] = {k: d for k, _l, d in COMPARE_METRICS}
+    comparison["best"] = best_models({n: m["metrics"] for n, m in comparison["models"].items()},
+                                     comparison.get("reference") or {})
+    (out / "comparison.json").write_text(json.dumps(comparison, indent=2, allow_nan=False)
+                                         + "\n")
+    (out / "comparison.html").write_text(comparison_html(comparison, results))
+    (out / "comparison.md").write_text(comparison_markdown(comparison))
+    return comparison
