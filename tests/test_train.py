@@ -182,6 +182,13 @@ def test_parse_sets_types() -> None:
     assert back == {"width": 16} and model == {}
     with pytest.raises(ValueError, match="unknown key 'widht'"):
         parse_sets(["widht=3"])
+    # a model's own field wins over the trainer's and the backbone's; a prefix names the place
+    assert parse_sets(["latent_dim=8"], "wgan")[2] == {"latent_dim": 8}
+    assert parse_sets(["backbone.latent_dim=8"], "wgan")[1] == {"latent_dim": 8}
+    assert parse_sets(["cond_drop=0.2"], "vae")[2] == {"cond_drop": 0.2}
+    assert parse_sets(["cond_drop=0.2"])[0] == {"cond_drop": 0.2}
+    with pytest.raises(ValueError, match="prefix"):
+        parse_sets(["optim.lr=1"])
 
 
 def test_resolve_settings_layers(tmp_path: Path) -> None:

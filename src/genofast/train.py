@@ -180,24 +180,31 @@ def parse_sets(pairs: list[str] | None, model: str = "diffusion"
                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """``["lr=3e-4", "width=64", "latent=32"]`` -> (TrainConfig, BackboneConfig, model Config)
     overrides, values cast to the field's type; an unknown key raises ValueError listing the
-    valid ones. A key is looked up in that order."""
-    groups = [TrainConfig, BackboneConfig]
+    valid ones. A bare key goes to the model's own Config if it has the field, else to the
+    TrainConfig, else to the BackboneConfig; ``model.KEY``, ``train.KEY`` and ``backbone.KEY``
+    name the place (``backbone.latent_dim=8`` for a GAN, whose own Config has latent_dim)."""
     mcls = model_config_class(model)
-    if mcls is not None:
-        groups.append(mcls)
+    places = {"model": mcls, "train": TrainConfig, "backbone": BackboneConfig}
+    slot = {"train": 0, "backbone": 1, "model": 2}
     out: list[dict[str, Any]] = [{}, {}, {}]
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep:
             raise ValueError(f"--set {pair!r}: expected key=value")
-        for k, cls in enumerate(groups):
-            fields = {f.name: f for f in dataclasses.fields(cls)}
-            if key in fields:
-                out[k][key] = _cast(raw, getattr(cls(), key), key)
+        where, dot, field = key.partition(".")
+        order = [where] if dot else ["model", "train", "backbone"]
+        key = field if dot else key
+        if dot and where not in places:
+            raise ValueError(f"--set {pair!r}: the prefix must be model., train. or backbone.")
+        for name in order:
+            cls = places[name]
+            if cls is not None and key in {f.name for f in dataclasses.fields(cls)}:
+                out[slot[name]][key] = _cast(raw, getattr(cls(), key), key)
                 break
         else:
-            valid = sorted({f.name for cls in groups for f in dataclasses.fields(cls)})
+            valid = sorted({f.name for name in order if places[name] is not None
+                            for f in dataclasses.fields(places[name])})
             raise ValueError(f"--set: unknown key {key!r} for model {model!r}; valid keys: "
                              f"{', '.join(valid)}")
     return out[0], out[1], out[2]

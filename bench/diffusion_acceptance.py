@@ -1,0 +1,123 @@
+"""Issue-4 acceptance on real data: the AGBL4 splits, a simulated trait, and the conditional check.
+
+The unconditional acceptance is three CLI calls per transition (bench/RESULTS.md lists them);
+this script makes their inputs and scores the conditional one:
+
+    python bench/diffusion_acceptance.py splits --out-dir DIR
+        DIR/split1, DIR/split2: the two halves of ../shared/data/real/agbl4_1000g_chr1
+        (AGBL4_biallelic_snps, by FID), and DIR/trait.pheno: a trait simulated on the real
+        genotypes of both halves, 5 causal SNPs (MAF >= 0.1, each 6 % of the variance) plus a
+        polygenic background of 200 SNPs (20 % in all), h2 = 0.5; DIR/trait.causal.tsv.
+    python bench/diffusion_acceptance.py conditional --out-dir DIR --run RUN [--steps K]
+        samples 1,252 people from RUN (trained with --pheno DIR/trait.pheno --pheno-name trait),
+        each conditioned on a split2 person's trait value, runs the same GWAS on them and on
+        split2, and reports gwas_beta_r on the causal SNPs (target >= 0.8) and on all SNPs, and
+        the per-causal-SNP betas; also a high (+1.5 SD) and a low (-1.5 SD) cohort and their
+        allele-frequency difference at the causal SNPs against the real regression's prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genofast.io import read_pheno, read_plink, write_pheno, write_plink
+from genofast.metrics.gwas import linear_gwas
+from genofast.sample import sample_cohort
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data/real/agbl4_1000g_chr1"
+
+
+def make_splits(out: Path, seed: int = 7) -> None:
+    """split1/split2 PLINK files and the simulated trait (module docstring)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cohort = read_plink(DATA / "AGBL4_biallelic_snps")
+    for fid in ("split1", "split2"):
+        rows = np.flatnonzero(cohort.samples.fid == fid)
+        write_plink(out / fid, cohort.subset(samples=rows))
+    g = cohort.unpack().numpy().astype(np.float64)
+    g[g < 0] = np.nan
+    freq = np.nanmean(g, 0) / 2
+    g = np.where(np.isnan(g), 2 * freq, g)
+    maf = np.minimum(freq, 1 - freq)
+    rng = np.random.default_rng(seed)
+    common = np.flatnonzero(maf >= 0.1)
+    causal = np.sort(common[np.linspace(0, len(common) - 1, 5).round().astype(int)])
+    rest = np.setdiff1d(np.flatnonzero(maf >= 0.01), causal)
+    poly = rng.choice(rest, 200, replace=False)
+    z = (g - g.mean(0)) / np.maximum(g.std(0), 1e-12)
+    major = z[:, causal] @ np.sqrt(np.full(5, 0.06))  # 5 x 6 % of the variance
+    back = z[:, poly] @ rng.standard_normal(200)
+    back *= np.sqrt(0.20) / back.std()
+    y = major + back + rng.standard_normal(len(g)) * np.sqrt(0.5)
+    y = 10 + 2 * (y - y.mean()) / y.std()  # arbitrary units
+    write_pheno(out / "trait.pheno", cohort.samples.fid, cohort.samples.iid, ["trait"], y)
+    lines = ["snp_index\tsid\tmaf"] + [f"{j}\t{cohort.snps.sid[j]}\t{maf[j]:.4f}" for j in causal]
+    (out / "trait.causal.tsv").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}/split1, split2, trait.pheno; causal SNPs {causal.tolist()}")
+
+
+def conditional(out: Path, run: Path, steps: int | None, seed: int = 1) -> dict:
+    """Score a trait-conditioned run (module docstring); writes DIR/conditional.json."""
+    split2 = read_plink(out / "split2")
+    y2 = read_pheno(out / "trait.pheno", split2.samples, allow_unknown=True).column("trait")
+    causal = np.loadtxt(out / "trait.causal.tsv", skiprows=1, usecols=0, dtype=np.int64)
+    rows = out / "split2.trait.pheno"
+    write_pheno(rows, split2.samples.fid, split2.samples.iid, ["trait"], y2)
+    sample_cohort(run, None, out / "syn_cond", pheno=rows, steps=steps, seed=seed)
+    syn = read_plink(out / "syn_cond")
+    ys = read_pheno(f"{out / 'syn_cond'}.pheno").column("trait")
+    real_g, syn_g = split2.unpack(), syn.unpack()
+    gr, gs = linear_gwas(real_g, y2), linear_gwas(syn_g, ys)
+    br, bs = np.asarray(gr.beta), np.asarray(gs.beta)
+    ok = np.isfinite(br) & np.isfinite(bs)
+    result = {
+        "run": str(run), "steps": steps,
+        "gwas_beta_r_causal": float(np.corrcoef(br[causal], bs[causal])[0, 1]),
+        "gwas_beta_r_all": float(np.corrcoef(br[ok], bs[ok])[0, 1]),
+        "causal": [{"snp": int(j), "beta_real": float(br[j]), "beta_syn": float(bs[j]),
+                    "p_real": float(gr.p[j]), "p_syn": float(gs.p[j])} for j in causal],
+    }
+    # high vs low cohorts: dosage difference at the causal SNPs vs the real regression's
+    sd, mean = float(np.nanstd(y2)), float(np.nanmean(y2))
+    dos = {}
+    for tag, v in (("high", mean + 1.5 * sd), ("low", mean - 1.5 * sd)):
+        prefix = out / f"syn_{tag}"
+        sample_cohort(run, 600, prefix, cond={"trait": f"{v:.6f}"}, steps=steps, seed=seed,
+                      progress=False)
+        g = read_plink(prefix).unpack().to(torch.float64)
+        dos[tag] = g[:, torch.from_numpy(causal)].mean(0).numpy()
+    # regressing dosage on the trait in split2 predicts the dosage shift over 3 SD
+    g2 = real_g[:, torch.from_numpy(causal)].to(torch.float64).numpy()
+    keep = np.isfinite(y2)
+    slope = np.array([np.polyfit(y2[keep], g2[keep, k], 1)[0] for k in range(len(causal))])
+    result["high_minus_low_syn"] = (dos["high"] - dos["low"]).tolist()
+    result["high_minus_low_expected"] = (slope * 3 * sd).tolist()
+    result["high_low_r"] = float(np.corrcoef(result["high_minus_low_syn"],
+                                             result["high_minus_low_expected"])[0, 1])
+    (out / "conditional.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("splits", "conditional"))
+    ap.add_argument("--out-dir", type=Path, required=True)
+    ap.add_argument("--run", type=Path)
+    ap.add_argument("--steps", type=int)
+    args = ap.parse_args()
+    if args.what == "splits":
+        make_splits(args.out_dir)
+    else:
+        if args.run is None:
+            ap.error("conditional needs --run")
+        conditional(args.out_dir, args.run, args.steps)
+
+
+if __name__ == "__main__":
+    main()
