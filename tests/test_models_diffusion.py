@@ -269,6 +269,37 @@ def test_inpainted_positions_hold_their_values(transition):
         model.sample(2, steps=2, inpaint=(snps, torch.full((CHROM.size,), 3, dtype=torch.int8)))
 
 
+@pytest.mark.parametrize("transition", TRANSITIONS)
+def test_corrector_moves_are_keyed_by_row_and_keep_frequencies(transition):
+    packed = pack(haplotype_cohort(64))
+    model = build(transition, packed=packed)
+    model.eval()  # fresh network: p(x0 | x_t) is the per-SNP frequency model
+    calls = _count_calls(model)
+    x = model.sample(3000, steps=2, seed=4, skip=False, correct=3, correct_t=0.3)
+    assert calls[0] == 2 + 3
+    base = model.sample(3000, steps=2, seed=4)
+    assert not torch.equal(x, base)
+    # with an exact posterior a renoise-denoise move leaves the distribution invariant
+    f_after = torch.stack([(x == k).double().mean(0) for k in range(3)], 1)
+    f_before = torch.stack([(base == k).double().mean(0) for k in range(3)], 1)
+    sd = torch.sqrt(f_before * (1 - f_before) / 3000).clamp(min=1e-3)
+    assert float(((f_after - f_before).abs() / sd).max()) < 5.5
+    perturb(model)
+    whole = model.sample(10, steps=3, seed=9, correct=2)
+    parts = torch.cat([model.sample(4, steps=3, seed=9, correct=2),
+                       model.sample(6, steps=3, seed=9, correct=2, row_offset=4)])
+    assert torch.equal(whole, parts)
+    assert torch.equal(model.sample(10, steps=3, seed=9, correct=2, pack_bed=True),
+                       pack_bed(whole))
+    hold = torch.zeros(CHROM.size, dtype=torch.bool)
+    hold[::3] = True
+    ones = torch.ones(CHROM.size, dtype=torch.int8)
+    held = model.sample(10, steps=3, seed=9, correct=4, correct_t=0.5, inpaint=(hold, ones))
+    assert bool((held[:, hold] == 1).all())
+    with pytest.raises(ValueError, match="correct"):
+        model.sample(2, steps=2, correct=1, correct_t=1.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # conditioning and guidance
 # ---------------------------------------------------------------------------------------------

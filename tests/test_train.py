@@ -120,6 +120,12 @@ def test_cli_train_sample_roundtrip(cohort: Path, tmp_path: Path) -> None:
     assert bool(((g >= 0) & (g <= 2)).all())
     assert torch.equal(g, b.unpack())
     assert list(a.snps.sid) == list(read_plink(cohort).snps.sid)
+    # corrector moves: batch-size independent too
+    for out, bs in ((tmp_path / "c4", "4"), (tmp_path / "c10", "10")):
+        assert main(["sample", *common, "--out", str(out), "--batch-size", bs,
+                     "--correct", "2"]) == 0
+    c = read_plink(tmp_path / "c4").unpack()
+    assert torch.equal(c, read_plink(tmp_path / "c10").unpack()) and not torch.equal(c, g)
 
 
 def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def sample_cohort(
     model_sets: list[str] | None = None,
     guidance: float = 0.0,
     steps: int | None = None,
+    correct: int | None = None,
     seed: int = 0,
     batch_size: int = 1024,
     checkpoint: str = "best",
@@ -47,6 +48,8 @@ def sample_cohort(
     0/1 for binary, a level name for categorical); traits left out are sampled as missing.
     ``pheno``: a phenotype file, one individual per row (``n`` None or its row count).
     ``model_sets``: sampling-time model settings (``["decode=argmax"]``).
+    ``correct``: diffusion only, renoise-denoise corrector moves after the ancestral steps
+    (`CategoricalDiffusion.sample`; None: the model's default, none).
     Returns a small summary dict."""
     from tqdm.auto import tqdm
 
@@ -65,9 +68,15 @@ def sample_cohort(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     if steps is not None and steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
-    step_kw = {} if steps is None else {"steps": steps}  # None: the model's own default
+    step_kw: dict[str, Any] = {} if steps is None else {"steps": steps}  # None: model default
+    if correct is not None:
+        if correct < 0:
+            raise ValueError(f"--correct must be >= 0, got {correct}")
+        step_kw["correct"] = correct
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets)
+    if correct is not None and meta["train"]["model"] != "diffusion":
+        raise ValueError(f"--correct applies to diffusion runs; this is {meta['train']['model']}")
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
     if (cond or table is not None) and not specs:
