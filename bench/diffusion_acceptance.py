@@ -9,6 +9,7 @@ this script makes their inputs and scores the conditional one:
         genotypes of both halves, 5 causal SNPs (MAF >= 0.1, each 6 % of the variance) plus a
         polygenic background of 200 SNPs (20 % in all), h2 = 0.5; DIR/trait.causal.tsv.
     python bench/diffusion_acceptance.py conditional --out-dir DIR --run RUN [--steps K]
+            [--correct C]
         samples 1,252 people from RUN (trained with --pheno DIR/trait.pheno --pheno-name trait),
         each conditioned on a split2 person's trait value, runs the same GWAS on them and on
         split2, and reports gwas_beta_r on the causal SNPs (target >= 0.8) and on all SNPs, and
@@ -61,14 +62,16 @@ def make_splits(out: Path, seed: int = 7) -> None:
     print(f"wrote {out}/split1, split2, trait.pheno; causal SNPs {causal.tolist()}")
 
 
-def conditional(out: Path, run: Path, steps: int | None, seed: int = 1) -> dict:
+def conditional(out: Path, run: Path, steps: int | None, correct: int | None = None,
+                seed: int = 1) -> dict:
     """Score a trait-conditioned run (module docstring); writes DIR/conditional.json."""
     split2 = read_plink(out / "split2")
     y2 = read_pheno(out / "trait.pheno", split2.samples, allow_unknown=True).column("trait")
     causal = np.loadtxt(out / "trait.causal.tsv", skiprows=1, usecols=0, dtype=np.int64)
     rows = out / "split2.trait.pheno"
     write_pheno(rows, split2.samples.fid, split2.samples.iid, ["trait"], y2)
-    sample_cohort(run, None, out / "syn_cond", pheno=rows, steps=steps, seed=seed)
+    sample_cohort(run, None, out / "syn_cond", pheno=rows, steps=steps, correct=correct,
+                  seed=seed)
     syn = read_plink(out / "syn_cond")
     ys = read_pheno(f"{out / 'syn_cond'}.pheno").column("trait")
     real_g, syn_g = split2.unpack(), syn.unpack()
@@ -76,7 +79,7 @@ def conditional(out: Path, run: Path, steps: int | None, seed: int = 1) -> dict:
     br, bs = np.asarray(gr.beta), np.asarray(gs.beta)
     ok = np.isfinite(br) & np.isfinite(bs)
     result = {
-        "run": str(run), "steps": steps,
+        "run": str(run), "steps": steps, "correct": correct,
         "gwas_beta_r_causal": float(np.corrcoef(br[causal], bs[causal])[0, 1]),
         "gwas_beta_r_all": float(np.corrcoef(br[ok], bs[ok])[0, 1]),
         "causal": [{"snp": int(j), "beta_real": float(br[j]), "beta_syn": float(bs[j]),
@@ -87,8 +90,8 @@ def conditional(out: Path, run: Path, steps: int | None, seed: int = 1) -> dict:
     dos = {}
     for tag, v in (("high", mean + 1.5 * sd), ("low", mean - 1.5 * sd)):
         prefix = out / f"syn_{tag}"
-        sample_cohort(run, 600, prefix, cond={"trait": f"{v:.6f}"}, steps=steps, seed=seed,
-                      progress=False)
+        sample_cohort(run, 400, prefix, cond={"trait": f"{v:.6f}"}, steps=steps, seed=seed,
+                      correct=correct, progress=False)
         g = read_plink(prefix).unpack().to(torch.float64)
         dos[tag] = g[:, torch.from_numpy(causal)].mean(0).numpy()
     # regressing dosage on the trait in split2 predicts the dosage shift over 3 SD
@@ -110,13 +113,14 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, required=True)
     ap.add_argument("--run", type=Path)
     ap.add_argument("--steps", type=int)
+    ap.add_argument("--correct", type=int)
     args = ap.parse_args()
     if args.what == "splits":
         make_splits(args.out_dir)
     else:
         if args.run is None:
             ap.error("conditional needs --run")
-        conditional(args.out_dir, args.run, args.steps)
+        conditional(args.out_dir, args.run, args.steps, args.correct)
 
 
 if __name__ == "__main__":

@@ -396,6 +396,8 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--correct", type=int, metavar="K", help="diffusion: K renoise-denoise "
                    "corrector moves after the steps; they repair LD between SNPs drawn in the "
                    "same step (default: none)")
+    p.add_argument("--correct-t", type=float, metavar="T", help="diffusion: noise level of "
+                   "each corrector move, the share of SNPs redrawn (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
@@ -418,7 +420,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         raise ValueError("--n is required (or --pheno FILE, one individual per row)")
     summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None, pheno=args.pheno,
                             model_sets=args.set or None, guidance=args.guidance,
-                            steps=args.steps, correct=args.correct, seed=args.seed,
+                            steps=args.steps, correct=args.correct,
+                            correct_t=args.correct_t, seed=args.seed,
                             batch_size=args.batch_size, checkpoint=args.checkpoint,
                             device=args.device, progress=not args.quiet)
     print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"

@@ -36,6 +36,7 @@ def sample_cohort(
     guidance: float = 0.0,
     steps: int | None = None,
     correct: int | None = None,
+    correct_t: float | None = None,
     seed: int = 0,
     batch_size: int = 1024,
     checkpoint: str = "best",
@@ -49,7 +50,7 @@ def sample_cohort(
     ``pheno``: a phenotype file, one individual per row (``n`` None or its row count).
     ``model_sets``: sampling-time model settings (``["decode=argmax"]``).
     ``correct``: diffusion only, renoise-denoise corrector moves after the ancestral steps
-    (`CategoricalDiffusion.sample`; None: the model's default, none).
+    at time ``correct_t`` (`CategoricalDiffusion.sample`; None: the model's defaults).
     Returns a small summary dict."""
     from tqdm.auto import tqdm
 
@@ -73,9 +74,11 @@ def sample_cohort(
         if correct < 0:
             raise ValueError(f"--correct must be >= 0, got {correct}")
         step_kw["correct"] = correct
+    if correct_t is not None:
+        step_kw["correct_t"] = correct_t
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets)
-    if correct is not None and meta["train"]["model"] != "diffusion":
+    if (correct, correct_t) != (None, None) and meta["train"]["model"] != "diffusion":
         raise ValueError(f"--correct applies to diffusion runs; this is {meta['train']['model']}")
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
