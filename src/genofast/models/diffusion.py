@@ -41,14 +41,15 @@ work, so this is tried only when the expected number of unmaskings is small (<= 
 P(no change) < e^-30); with many steps or few masked SNPs left it pays, for ordinary K and
 batches it rarely fires. Once nothing is masked the remaining steps are no-ops and end the loop.
 
-Corrector steps (``correct=K``): after the K ancestral steps, K renoise-denoise moves at a small
+Corrector steps (``correct=C``): after the ancestral steps, C renoise-denoise moves at a small
 time ``t_c``: x is noised by the forward process to t_c (each SNP replaced by noise with
 probability t_c: masked for mask, redrawn from pi otherwise) and the noised SNPs are redrawn from
 the network's posterior in one step, t_c -> 0. With an exact network each move leaves the data
 distribution invariant (a Gibbs-like update of about t_c M SNPs given all the others), so it only
 repairs what the parallel ancestral steps got wrong: SNPs in LD that were unmasked in the same
-step and drawn independently. On AGBL4 (the 18-minute CPU model) 10 moves at t_c = 0.1 cut
-ld_r2_mae from 0.046 to 0.037 for 20 % more network calls (bench/RESULTS.md). Keyed like the
+step and drawn independently. On AGBL4 (the 18-minute CPU model, 50 steps) 30 moves at
+t_c = 0.2 cut ld_r2_mae from 0.047 to 0.028 (bench/RESULTS.md); with an inexact network each move
+also re-applies its errors (rare alleles stay lost, AATS rises), so it is opt-in. Keyed like the
 ancestral steps (offsets after theirs), so still the same cohort for any batch split.
 
 Classifier-free guidance: logits = (1 + w) logits(x, cond) - w logits(x, null); w = 0 is plain
