@@ -12,7 +12,7 @@ import torch
 from genofast.io.tables import SnpTable
 from genofast.models import vae
 from genofast.models.backbone import BackboneConfig
-from genofast.models.base import TrainingData
+from genofast.models.base import TrainingData, parse_ints
 from genofast.ops import pack
 
 M = 37  # odd on purpose: not a multiple of 4 (packing) nor of the patch size
@@ -87,12 +87,12 @@ def freqs(g: torch.Tensor) -> np.ndarray:
 
 
 def test_widths_parse_and_three_equal_widths_make_a_residual_block():
-    assert vae.parse_widths(" 64, 32,32,32 ,16") == [64, 32, 32, 32, 16]
-    assert vae.parse_widths("") == []
+    assert parse_ints(" 64, 32,32,32 ,16", "widths") == [64, 32, 32, 32, 16]
+    assert parse_ints("", "widths") == []
     with pytest.raises(ValueError, match="comma-separated"):
-        vae.parse_widths("64;32")
-    with pytest.raises(ValueError, match=">= 1"):
-        vae.parse_widths("64,0")
+        parse_ints("64;32", "widths")
+    with pytest.raises(ValueError, match="positive"):
+        parse_ints("64,0", "widths")
     net, out = vae.build_mlp(10, [64, 32, 32, 32, 16], 0.05)
     blocks = [m for m in net if isinstance(m, vae.ResidualBlock)]
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
@@ -274,10 +274,10 @@ def test_presets_are_valid_study_configurations():
     assert study["train"]["batch_size"] == 256 and study["train"]["lr"] == 5e-4
     for name, preset in vae.PRESETS.items():
         cfg = vae.Config(**preset["model_config"])
-        assert vae.parse_widths(cfg.widths), name
+        assert parse_ints(cfg.widths, "widths"), name
         assert cfg.decode == "argmax" and preset["train"]["select"] == "knn_f1"
     cfg = vae.Config(**study["model_config"])
-    assert (cfg.latent, vae.parse_widths(cfg.widths)) == (128, [1024, 512, 256])
+    assert (cfg.latent, parse_ints(cfg.widths, "widths")) == (128, [1024, 512, 256])
     assert vae.MODEL_CONFIGS == {"vae": vae.Config}
     model = vae.build(make_meta({**TINY_MLP, **study["model_config"], "latent": 4,
                                  "widths": "8"}), snp_table(), None)  # fmt: skip

@@ -99,6 +99,20 @@ def categorical_draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return ((x >= c[..., 0]).to(torch.int8) + (x >= c[..., 1]).to(torch.int8))
 
 
+def parse_ints(text: str, name: str, min_count: int = 0) -> list[int]:
+    """``"1024, 512,256"`` -> [1024, 512, 256]: the comma-separated positive integers of a
+    string setting (layer widths, width divisors), at least ``min_count`` of them; ValueError
+    naming the setting otherwise. Config fields hold lists this way so ``--set`` can reach them."""
+    try:
+        out = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{name}: expected comma-separated integers, got {text!r}") from None
+    if len(out) < min_count or (out and min(out) < 1):
+        raise ValueError(f"{name}: expected at least {min_count} positive integer(s), got "
+                         f"{text!r}")
+    return out
+
+
 def cond_features(cond: torch.Tensor | None, traits: list[dict], batch: int) -> torch.Tensor:
     """Dense float32 features [B, F] of the model cond matrix for MLP models that concatenate
     the condition to their inputs: a continuous or binary trait gives (value, missing flag), a

@@ -77,6 +77,7 @@ from genofast.models.base import (
     categorical_draw,
     cond_features,
     cond_width,
+    parse_ints,
     row_normal,
     row_uniform,
 )
@@ -172,14 +173,7 @@ PRESETS: dict[str, dict] = {
 
 def hidden_widths(n_snps: int, divisors: str, min_width: int = 1) -> list[int]:
     """Widths ``max(min_width, 3 * n_snps // d)`` for the comma-separated divisors d."""
-    try:
-        ds = [int(d) for d in divisors.split(",") if d.strip()]
-    except ValueError:
-        raise ValueError(f"widths: expected comma-separated integer divisors, got "
-                         f"{divisors!r}") from None
-    if not ds or min(ds) < 1:
-        raise ValueError(f"widths: expected positive integer divisors, got {divisors!r}")
-    return [max(min_width, 3 * n_snps // d) for d in ds]
+    return [max(min_width, 3 * n_snps // d) for d in parse_ints(divisors, "divisors", 1)]
 
 
 def temperature(step: int, max_steps: int, start: float = 1.0, end: float = 0.1) -> float:

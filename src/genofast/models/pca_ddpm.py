@@ -79,6 +79,7 @@ from genofast.models.base import (
     cond_features,
     cond_width,
     default_groups,
+    parse_ints,
     row_normal,
     row_uniform,
 )
@@ -159,17 +160,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def parse_widths(hidden: str) -> list[int]:
-    """``"1024,1024,768"`` -> [1024, 1024, 768] (at least two positive widths)."""
-    try:
-        widths = [int(w) for w in hidden.replace(" ", "").split(",") if w]
-    except ValueError:
-        raise ValueError(f"hidden: expected comma-separated integers, got {hidden!r}") from None
-    if len(widths) < 2 or min(widths) < 1:
-        raise ValueError(f"hidden: need at least two positive widths, got {hidden!r}")
-    return widths
-
-
 def check_config(cfg: Config) -> None:
     """ValueError naming the first invalid field of ``cfg``."""
     if not 0 < cfg.variance <= 1:
@@ -181,7 +171,7 @@ def check_config(cfg: Config) -> None:
     if not 0 < cfg.beta_start <= cfg.beta_end < 1:
         raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {cfg.beta_start}, "
                          f"{cfg.beta_end}")
-    parse_widths(cfg.hidden)
+    parse_ints(cfg.hidden, "hidden", min_count=2)
     if cfg.time_dim < 2 or cfg.cond_dim < 1:
         raise ValueError(f"time_dim must be >= 2 and cond_dim >= 1, got {cfg.time_dim}, "
                          f"{cfg.cond_dim}")
@@ -456,8 +446,9 @@ class PcaDDPM(nn.Module):
         self.register_buffer("loadings", torch.zeros(lo))
         self.register_buffer("score_sd", torch.ones(ko))
         self.abar = alphas_bar(config.timesteps, config.beta_start, config.beta_end)  # CPU f64
-        self.net = NoisePredictor(self.n_components, parse_widths(config.hidden),
-                                  config.time_dim, cond_width(self.traits), config.cond_dim)
+        widths = parse_ints(config.hidden, "hidden", min_count=2)
+        self.net = NoisePredictor(self.n_components, widths, config.time_dim,
+                                  cond_width(self.traits), config.cond_dim)
 
     @property
     def n_snps(self) -> int:

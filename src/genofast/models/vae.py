@@ -51,6 +51,7 @@ from genofast.models.base import (
     categorical_draw,
     cond_features,
     cond_width,
+    parse_ints,
     row_normal,
     row_uniform,
 )
@@ -113,22 +114,6 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def parse_widths(widths: str) -> list[int]:
-    """``"1024,512,256"`` -> [1024, 512, 256] (empty string: no hidden layer)."""
-    out = []
-    for part in widths.split(","):
-        if not part.strip():
-            continue
-        try:
-            w = int(part)
-        except ValueError:
-            raise ValueError(f"widths: {widths!r} is not a comma-separated list of ints") from None
-        if w < 1:
-            raise ValueError(f"widths: every width must be >= 1, got {w}")
-        out.append(w)
-    return out
-
-
 def _layer(d_in: int, d_out: int, slope: float) -> list[nn.Module]:
     return [nn.Linear(d_in, d_out), nn.BatchNorm1d(d_out), nn.LeakyReLU(slope)]
 
@@ -187,8 +172,8 @@ class MLPEncoder(nn.Module):
     def __init__(self, n_snps: int, cfg: Config, traits: list[dict]) -> None:
         super().__init__()
         self.traits = traits
-        self.hidden, d = build_mlp(3 * n_snps + cond_width(traits), parse_widths(cfg.widths),
-                                   cfg.negative_slope)  # fmt: skip
+        widths = parse_ints(cfg.widths, "widths")
+        self.hidden, d = build_mlp(3 * n_snps + cond_width(traits), widths, cfg.negative_slope)
         _study_init(self.hidden)
         self.mu = nn.Linear(d, cfg.latent)
         self.logvar = nn.Linear(d, cfg.latent)
@@ -206,8 +191,8 @@ class MLPDecoder(nn.Module):
     def __init__(self, n_snps: int, cfg: Config, traits: list[dict]) -> None:
         super().__init__()
         self.traits, self.n_snps = traits, n_snps
-        hidden, d = build_mlp(cfg.latent + cond_width(traits), parse_widths(cfg.widths)[::-1],
-                              cfg.negative_slope)  # fmt: skip
+        widths = parse_ints(cfg.widths, "widths")[::-1]
+        hidden, d = build_mlp(cfg.latent + cond_width(traits), widths, cfg.negative_slope)
         self.net = nn.Sequential(hidden, nn.Linear(d, 3 * n_snps))
         _study_init(self.net)
 
