@@ -300,6 +300,33 @@ def test_corrector_moves_are_keyed_by_row_and_keep_frequencies(transition):
         model.sample(2, steps=2, correct=1, correct_t=1.0)
 
 
+def test_calibration_tilt_puts_sampled_frequencies_back_on_the_training_ones():
+    packed = pack(haplotype_cohort(64))
+    model = build("mask", packed=packed)
+    model.eval()
+    # a fresh network is the frequency model; shift its logits so that it is off
+    shift = torch.tensor([0.6, 0.0, -1.2])
+    model.backbone.register_forward_hook(lambda mod, args, out: out + shift)
+
+    def freq_error(seed: int) -> float:
+        x = model.sample(4000, steps=2, seed=seed).long()
+        return float((torch.nn.functional.one_hot(x, 3).double().mean(0) - model.freq).abs().mean())
+
+    before = freq_error(1)
+    assert before > 0.05
+    errors = model.calibrate(1000, 3, seed=5, batch_size=300, steps=2)
+    assert len(errors) == 3 and errors[-1] < errors[0]
+    after = freq_error(1)
+    assert after < before / 4  # sampling noise of 4,000 draws: about 0.005 per genotype
+    assert "tilt" not in model.state_dict()  # kept beside the checkpoint, not in it
+    x, t = haplotype_cohort(3), torch.full((3,), 0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(model.guided_logits(x, t, None, 0.0),
+                                   model.logits(x, t) + model.tilt)
+    with pytest.raises(ValueError, match="calibrate"):
+        model.calibrate(0)
+
+
 # ---------------------------------------------------------------------------------------------
 # conditioning and guidance
 # ---------------------------------------------------------------------------------------------

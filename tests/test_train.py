@@ -160,6 +160,44 @@ def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:
                  "--quiet"]) == 2
 
 
+def test_calibrate_is_kept_beside_its_checkpoint_and_applied(cohort: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture
+                                                             ) -> None:
+    run = tmp_path / "run"
+    train(cohort, run, _cfg(max_steps=4, eval_every=4), TINY, progress=False)
+    cal = run / "best" / "calibration.safetensors"
+    assert main(["calibrate", str(run), "--n", "24", "--iters", "2", "--steps", "4",
+                 "--batch-size", "10", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["step"] == 4 and len(summary["errors"]) == 2 and cal.is_file()
+    model, meta = load_weights(run)
+    assert meta["calibration"]["step"] == "4" and meta["calibration"]["steps"] == "4"
+    assert float(model.tilt.abs().sum()) > 0
+    assert float(load_weights(run, calibrated=False)[0].tilt.abs().sum()) == 0
+    common = [str(run), "--n", "30", "--steps", "4", "--seed", "2", "--quiet"]
+    assert main(["sample", *common, "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", *common, "--out", str(tmp_path / "b"), "--no-calibration"]) == 0
+    assert not torch.equal(read_plink(tmp_path / "a").unpack(), read_plink(tmp_path / "b").unpack())
+    # a calibration that names another step is refused, and saving new weights removes it
+    copy = tmp_path / "copy"
+    train(cohort, copy, _cfg(max_steps=2, eval_every=2), TINY, progress=False)
+    (copy / "best" / cal.name).write_bytes(cal.read_bytes())
+    with pytest.raises(ValueError, match="another checkpoint"):
+        load_weights(copy)
+    assert main(["calibrate", str(run), "--checkpoint", "last", "--n", "8", "--iters", "1",
+                 "--steps", "2", "--quiet"]) == 0
+    assert (run / "last" / cal.name).is_file()
+    train(cohort, run, _cfg(max_steps=6, eval_every=100), resume=True, progress=False)
+    assert not (run / "last" / cal.name).exists()  # fitted to weights that are gone
+    best_step = json.loads((run / "best" / "state.json").read_text())["step"]
+    assert cal.is_file() == (best_step == 4)  # kept only while best/ holds the same weights
+    load_weights(run)
+    indep = tmp_path / "indep"
+    train(cohort, indep, _cfg(model="independent"), progress=False)
+    assert main(["calibrate", str(indep), "--quiet"]) == 2
+    assert "diffusion runs" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--bfile", "{tmp}/nope"], "not found"),
     (["--bfile", "{cohort}", "--model", "gpt"], "model must be one of"),

@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_demo(sub)
     _add_train(sub)
+    _add_calibrate(sub)
     _add_sample(sub)
     _add_compare(sub)
     return parser
@@ -369,6 +370,45 @@ def _run_train(args: argparse.Namespace) -> int:
     return 130 if summary["stopped"] in ("SIGINT", "SIGTERM") else 0
 
 
+# --- calibrate ---------------------------------------------------------------------------------
+
+
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit a diffusion run's sampler to the training genotype frequencies",
+        description="Sample ITERS rounds of N individuals from RUN_DIR's checkpoint and fit "
+        "per-SNP genotype logit offsets that put the sampled genotype frequencies on the "
+        "training ones (the network loses rare alleles in its own samples). Kept beside the "
+        "checkpoint; genofast sample applies it. Give the sampling settings you will sample "
+        "with.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by genofast train")
+    p.add_argument("--n", type=int, default=512, help="individuals per round (default: 512)")
+    p.add_argument("--iters", type=int, default=4, help="rounds (default: 4)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    p.add_argument("--correct", type=int, metavar="K", help="corrector moves (default: none)")
+    p.add_argument("--correct-t", type=float, metavar="T", help="corrector noise level")
+    p.add_argument("--seed", type=int, default=12345, help="seed (default: 12345)")
+    p.add_argument("--batch-size", type=int, default=256, help="individuals per batch")
+    p.add_argument("--checkpoint", default="best", choices=("best", "last"),
+                   help="checkpoint to calibrate (default: best)")
+    p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_calibrate)
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from genofast.calibrate import calibrate_run
+
+    summary = calibrate_run(args.run_dir, n=args.n, iters=args.iters, steps=args.steps,
+                            correct=args.correct, correct_t=args.correct_t, seed=args.seed,
+                            batch_size=args.batch_size, checkpoint=args.checkpoint,
+                            device=args.device, progress=not args.quiet)
+    print(json.dumps(summary))
+    return 0
+
+
 # --- sample ------------------------------------------------------------------------------------
 
 
@@ -402,6 +442,8 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
                    help="checkpoint to sample from (default: best)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="diffusion: ignore the checkpoint's calibration (genofast calibrate)")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_sample)
@@ -423,9 +465,11 @@ def _run_sample(args: argparse.Namespace) -> int:
                             steps=args.steps, correct=args.correct,
                             correct_t=args.correct_t, seed=args.seed,
                             batch_size=args.batch_size, checkpoint=args.checkpoint,
+                            calibrated=not args.no_calibration,
                             device=args.device, progress=not args.quiet)
     print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"
-          + (f" and {summary['pheno']}" if summary["pheno"] else ""))
+          + (f" and {summary['pheno']}" if summary["pheno"] else "")
+          + (", calibrated sampler" if summary["calibrated"] else ""))
     return 0
 
 

@@ -40,6 +40,7 @@ def sample_cohort(
     seed: int = 0,
     batch_size: int = 1024,
     checkpoint: str = "best",
+    calibrated: bool = True,
     device: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def sample_cohort(
     ``model_sets``: sampling-time model settings (``["decode=argmax"]``).
     ``correct``: diffusion only, renoise-denoise corrector moves after the ancestral steps
     at time ``correct_t`` (`CategoricalDiffusion.sample`; None: the model's defaults).
+    ``calibrated``: apply the checkpoint's calibration when it has one (`genofast.calibrate`).
     Returns a small summary dict."""
     from tqdm.auto import tqdm
 
@@ -77,7 +79,8 @@ def sample_cohort(
     if correct_t is not None:
         step_kw["correct_t"] = correct_t
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets)
+    model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets,
+                               calibrated=calibrated)
     if (correct, correct_t) != (None, None) and meta["train"]["model"] != "diffusion":
         raise ValueError(f"--correct applies to diffusion runs; this is {meta['train']['model']}")
     snps = read_bim(Path(run_dir) / "snps.bim")
@@ -116,4 +119,5 @@ def sample_cohort(
             values = np.where(values == "", np.nan, values)
         write_pheno(pheno_path, samples.fid, samples.iid, names, values)
     return {"n": n, "n_snps": len(snps), "out": os.fspath(out),
+            "calibrated": meta["calibration"] is not None,
             "pheno": None if pheno_path is None else os.fspath(pheno_path)}

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from genofast.io import Cohort, read_pheno, read_plink
@@ -78,6 +79,8 @@ from genofast.ops.diffusion import TRANSITIONS
 
 _STOPS = ("", "max_minutes", "SIGINT", "SIGTERM")  # stop reasons, by priority
 CHECKPOINTS = ("last", "best")
+#: A checkpoint's sampling calibration (`genofast.calibrate`), next to its weights.
+CALIBRATION_FILE = "calibration.safetensors"
 SELECT = ("freq_ld", "knn_f1")
 
 
@@ -382,11 +385,12 @@ def _tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = True,
-                 device: str | torch.device = "cpu", model_sets: list[str] | None = None
-                 ) -> tuple[torch.nn.Module, dict]:
+                 device: str | torch.device = "cpu", model_sets: list[str] | None = None,
+                 calibrated: bool = True) -> tuple[torch.nn.Module, dict]:
     """Rebuild a run's model with its saved (EMA) weights, in eval mode; returns (model, meta).
     ``model_sets`` (``["decode=argmax"]``) override fields of the model's own Config, for
-    sampling-time choices."""
+    sampling-time choices. With ``calibrated``, the checkpoint's calibration tilt
+    (`genofast.calibrate`) is applied when there is one; ``meta["calibration"]`` says which."""
     run = Path(run_dir)
     if not (run / "config.json").is_file():
         raise FileNotFoundError(f"not a run folder (no config.json): {run}")
@@ -405,6 +409,19 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
     weights = load_file(path)
     model = build_model(meta, read_bim(run / "snps.bim"))
     model.load_state_dict(weights)
+    meta["calibration"] = None
+    cal = run / which / CALIBRATION_FILE
+    if calibrated and ema and cal.is_file() and hasattr(model, "tilt"):
+        with safe_open(cal, "pt") as f:
+            info = f.metadata()
+            tilt = f.get_tensor("tilt")
+        with safe_open(path, "pt") as f:
+            step = f.metadata().get("step")
+        if info.get("step") != step or tuple(tilt.shape) != tuple(model.tilt.shape):
+            raise ValueError(f"{cal} belongs to another checkpoint (step {info.get('step')}, "
+                             f"weights at step {step}); run `genofast calibrate {run}` again")
+        model.tilt.copy_(tilt)
+        meta["calibration"] = info
     return model.to(device).eval(), meta
 
 
@@ -574,6 +591,7 @@ class Trainer:
             return
         d = self.run / which
         d.mkdir(parents=True, exist_ok=True)
+        (d / CALIBRATION_FILE).unlink(missing_ok=True)  # fitted to the weights being replaced
         meta = {"step": str(self.step)}
         _atomic(d / "model.safetensors",
                 lambda p: save_file(_tensors(self.model.state_dict()), p, metadata=meta))
@@ -712,7 +730,8 @@ class Trainer:
         if not self.groups:
             reason, last_eval = "fitted", None
         last_loss = float("nan")
-        bar = tqdm(total=end, initial=self.step, disable=not self.progress, unit="step",
+        step0 = self.step
+        bar = tqdm(total=end, initial=step0, disable=not self.progress, unit="step",
                    dynamic_ncols=True)
         if self.world > 1:
             dist.barrier()  # rank 0 has written the run folder
@@ -729,6 +748,8 @@ class Trainer:
                         log.flush()
                         shown = " ".join(f"{v:.4f}" for v in losses.values())
                         bar.set_postfix(loss=shown, score=f"{self.best_score:.4f}")
+                        if not bar.disable:
+                            self._project_total(bar, t0, step0, end)
                     if self.step % cfg.eval_every == 0:
                         last_eval = self._eval_and_keep(log)
                     stop = self._stop_code(t0)
@@ -751,6 +772,18 @@ class Trainer:
                 signal.signal(sig, handler)
         return {"step": self.step, "stopped": reason, "loss": last_loss,
                 "best_score": self.best_score, "seconds": round(time.monotonic() - t0, 3)}
+
+    def _project_total(self, bar: Any, t0: float, step0: int, end: int) -> None:
+        """With max_minutes, show the step the time limit will stop at (at the steps/s so
+        far) as the bar's total, so its remaining time is the real one."""
+        minutes, elapsed = self.cfg.max_minutes, time.monotonic() - t0
+        done = self.step - step0
+        if minutes is None or elapsed <= 0 or done <= 0:
+            return
+        projected = self.step + int(done / elapsed * max(0.0, 60 * minutes - elapsed))
+        if projected < end and projected != bar.total:
+            bar.total = projected
+            bar.refresh()
 
     def _stop_code(self, t0: float) -> int:
         """0 go on, else an index of _STOPS (max over the ranks, so all stop together)."""
