@@ -217,6 +217,31 @@ def test_samples_valid_and_seeded(transition, schedule):
     assert model.sample(3, steps=1, seed=0).shape == (3, CHROM.size)
 
 
+def test_step_grid_power_reveals_few_snps_first():
+    model = build("mask")
+    perturb(model)
+    model.eval()
+    seen = []
+    forward = model.backbone.forward
+
+    def record(x, t, *args, **kw):
+        seen.append((float(t[0]), float((x == 3).double().mean())))
+        return forward(x, t, *args, **kw)
+
+    model.backbone.forward = record
+    x = model.sample(64, steps=10, seed=3, power=3.0, skip=False)
+    ts = [t for t, _ in seen]
+    np.testing.assert_allclose(ts, 1 - (np.arange(10) / 10) ** 3, atol=1e-6)
+    # masked share before step i+1 = t_(i+1) (linear schedule): 0.1 % after the first step
+    assert seen[1][1] > 0.99 and abs(seen[1][1] - ts[1]) < 0.02
+    assert bool(((x >= 0) & (x <= 2)).all())
+    parts = torch.cat([model.sample(40, steps=10, seed=3, power=3.0),
+                       model.sample(24, steps=10, seed=3, power=3.0, row_offset=40)])
+    assert torch.equal(x, parts)
+    with pytest.raises(ValueError, match="power"):
+        model.sample(2, power=0.0)
+
+
 def _count_calls(model: CategoricalDiffusion) -> list[int]:
     calls = [0]
     forward = model.backbone.forward

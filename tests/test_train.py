@@ -126,6 +126,9 @@ def test_cli_train_sample_roundtrip(cohort: Path, tmp_path: Path) -> None:
                      "--correct", "2"]) == 0
     c = read_plink(tmp_path / "c4").unpack()
     assert torch.equal(c, read_plink(tmp_path / "c10").unpack()) and not torch.equal(c, g)
+    assert main(["sample", *common, "--out", str(tmp_path / "p"), "--power", "3"]) == 0
+    assert not torch.equal(read_plink(tmp_path / "p").unpack(), g)
+    assert main(["sample", *common, "--out", str(tmp_path / "p"), "--power", "0"]) == 2
 
 
 def test_conditional_train_and_sample(cohort: Path, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def calibrate_run(
     steps: int | None = None,
     correct: int | None = None,
     correct_t: float | None = None,
+    power: float | None = None,
     seed: int = 12345,
     batch_size: int = 256,
     checkpoint: str = "best",
@@ -44,9 +45,9 @@ def calibrate_run(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the sampling tilt of ``run_dir``'s ``checkpoint`` (EMA weights) from ``iters`` rounds
-    of ``n`` sampled individuals, with the sampling settings ``steps``/``correct``/``correct_t``
-    (None: the model's defaults; sample with the same ones), and save it. Returns a summary
-    with the mean |log-frequency error| of each round."""
+    of ``n`` sampled individuals, with the sampling settings ``steps``/``correct``/``correct_t``/
+    ``power`` (None: the model's defaults; sample with the same ones), and save it. Returns a
+    summary with the mean |log-frequency error| of each round."""
     from tqdm.auto import tqdm
 
     run = Path(run_dir)
@@ -56,7 +57,8 @@ def calibrate_run(
         raise ValueError(f"calibration applies to diffusion runs; this is "
                          f"{meta['train']['model']}")
     kw: dict[str, Any] = {k: v for k, v in
-                          (("steps", steps), ("correct", correct), ("correct_t", correct_t))
+                          (("steps", steps), ("correct", correct), ("correct_t", correct_t),
+                           ("power", power))
                           if v is not None}
     with safe_open(run / checkpoint / "ema.safetensors", "pt") as f:
         step = f.metadata()["step"]

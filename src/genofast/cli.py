@@ -389,6 +389,8 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     p.add_argument("--correct", type=int, metavar="K", help="corrector moves (default: none)")
     p.add_argument("--correct-t", type=float, metavar="T", help="corrector noise level")
+    p.add_argument("--power", type=float, metavar="P", help="step grid power (default: the "
+                   "model's)")
     p.add_argument("--seed", type=int, default=12345, help="seed (default: 12345)")
     p.add_argument("--batch-size", type=int, default=256, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
@@ -402,9 +404,10 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     from genofast.calibrate import calibrate_run
 
     summary = calibrate_run(args.run_dir, n=args.n, iters=args.iters, steps=args.steps,
-                            correct=args.correct, correct_t=args.correct_t, seed=args.seed,
-                            batch_size=args.batch_size, checkpoint=args.checkpoint,
-                            device=args.device, progress=not args.quiet)
+                            correct=args.correct, correct_t=args.correct_t, power=args.power,
+                            seed=args.seed, batch_size=args.batch_size,
+                            checkpoint=args.checkpoint, device=args.device,
+                            progress=not args.quiet)
     print(json.dumps(summary))
     return 0
 
@@ -438,6 +441,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    "same step (default: none)")
     p.add_argument("--correct-t", type=float, metavar="T", help="diffusion: noise level of "
                    "each corrector move, the share of SNPs redrawn (default: 0.1)")
+    p.add_argument("--power", type=float, metavar="P", help="diffusion: step grid "
+                   "t_i = 1 - (i/K)^P; P > 1 draws few SNPs in the first steps, which sets each "
+                   "individual's ancestry before the bulk of the SNPs (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
@@ -463,7 +469,7 @@ def _run_sample(args: argparse.Namespace) -> int:
     summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None, pheno=args.pheno,
                             model_sets=args.set or None, guidance=args.guidance,
                             steps=args.steps, correct=args.correct,
-                            correct_t=args.correct_t, seed=args.seed,
+                            correct_t=args.correct_t, power=args.power, seed=args.seed,
                             batch_size=args.batch_size, checkpoint=args.checkpoint,
                             calibrated=not args.no_calibration,
                             device=args.device, progress=not args.quiet)

@@ -37,6 +37,7 @@ def sample_cohort(
     steps: int | None = None,
     correct: int | None = None,
     correct_t: float | None = None,
+    power: float | None = None,
     seed: int = 0,
     batch_size: int = 1024,
     checkpoint: str = "best",
@@ -51,7 +52,8 @@ def sample_cohort(
     ``pheno``: a phenotype file, one individual per row (``n`` None or its row count).
     ``model_sets``: sampling-time model settings (``["decode=argmax"]``).
     ``correct``: diffusion only, renoise-denoise corrector moves after the ancestral steps
-    at time ``correct_t`` (`CategoricalDiffusion.sample`; None: the model's defaults).
+    at time ``correct_t``; ``power``: the step grid t_i = 1 - (i / K) ** power
+    (`CategoricalDiffusion.sample`; None: the model's defaults).
     ``calibrated``: apply the checkpoint's calibration when it has one (`genofast.calibrate`).
     Returns a small summary dict."""
     from tqdm.auto import tqdm
@@ -78,11 +80,16 @@ def sample_cohort(
         step_kw["correct"] = correct
     if correct_t is not None:
         step_kw["correct_t"] = correct_t
+    if power is not None:
+        if not power > 0:
+            raise ValueError(f"--power must be > 0, got {power}")
+        step_kw["power"] = power
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets,
                                calibrated=calibrated)
-    if (correct, correct_t) != (None, None) and meta["train"]["model"] != "diffusion":
-        raise ValueError(f"--correct applies to diffusion runs; this is {meta['train']['model']}")
+    if (correct, correct_t, power) != (None,) * 3 and meta["train"]["model"] != "diffusion":
+        raise ValueError(f"--correct, --correct-t and --power apply to diffusion runs; this is "
+                         f"{meta['train']['model']}")
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
     if (cond or table is not None) and not specs:
