@@ -239,11 +239,11 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
                    help="output folder (default: %(default)s)")
     p.add_argument("--n-individuals", type=int, default=2000,
                    help="animals to simulate (default: %(default)s)")
-    p.add_argument("--chromosomes", default="14,26-29",
-                   help="cattle autosomes to simulate (default: %(default)s, ~5,500 SNPs)")
+    p.add_argument("--chromosomes", default="14,29",
+                   help="cattle autosomes to simulate (default: %(default)s, ~2,800 SNPs)")
     p.add_argument("--max-mb", type=float, metavar="MB",
                    help="simulate only the first MB megabases of each chromosome (a quick run)")
-    p.add_argument("--minutes", type=float, default=4.0,
+    p.add_argument("--minutes", type=float, default=5.0,
                    help="training time on this machine (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="seed of every step (default: 1)")
     p.set_defaults(run=_run_demo)
