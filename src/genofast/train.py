@@ -767,6 +767,9 @@ class Trainer:
             if self.world > 1:
                 dist.barrier()
         finally:
+            if not bar.disable and reason == "max_minutes":
+                bar.total = bar.n  # the projection's end is now known
+                bar.refresh()
             bar.close()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
