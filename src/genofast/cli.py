@@ -373,6 +373,20 @@ def _run_train(args: argparse.Namespace) -> int:
 # --- calibrate ---------------------------------------------------------------------------------
 
 
+def _add_sampler_settings(p: argparse.ArgumentParser) -> None:
+    """The sampling settings `sample` takes and `calibrate` must be given the same of."""
+    p.add_argument("--steps", type=int, help="sampling steps (default: the model's, 50 for "
+                   "diffusion, T for pca-ddpm; ignored by one-shot models)")
+    p.add_argument("--correct", type=int, metavar="K", help="diffusion: K renoise-denoise "
+                   "corrector moves after the steps; they repair LD between SNPs drawn in the "
+                   "same step (default: none)")
+    p.add_argument("--correct-t", type=float, metavar="T", help="diffusion: noise level of "
+                   "each corrector move, the share of SNPs redrawn (default: 0.1)")
+    p.add_argument("--power", type=float, metavar="P", help="diffusion: step grid "
+                   "t_i = 1 - (i/K)^P; P > 1 draws few SNPs in the first steps, which sets each "
+                   "individual's ancestry before the bulk of the SNPs (default: the model's, 2)")
+
+
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
@@ -386,11 +400,7 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by genofast train")
     p.add_argument("--n", type=int, default=512, help="individuals per round (default: 512)")
     p.add_argument("--iters", type=int, default=4, help="rounds (default: 4)")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
-    p.add_argument("--correct", type=int, metavar="K", help="corrector moves (default: none)")
-    p.add_argument("--correct-t", type=float, metavar="T", help="corrector noise level")
-    p.add_argument("--power", type=float, metavar="P", help="step grid power (default: the "
-                   "model's)")
+    _add_sampler_settings(p)
     p.add_argument("--seed", type=int, default=12345, help="seed (default: 12345)")
     p.add_argument("--batch-size", type=int, default=256, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
@@ -434,16 +444,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    help="sampling-time model setting, e.g. decode=argmax (VAE)")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="classifier-free guidance weight (default: 0)")
-    p.add_argument("--steps", type=int, help="sampling steps (default: the model's, 50 for "
-                   "diffusion, T for pca-ddpm; ignored by one-shot models)")
-    p.add_argument("--correct", type=int, metavar="K", help="diffusion: K renoise-denoise "
-                   "corrector moves after the steps; they repair LD between SNPs drawn in the "
-                   "same step (default: none)")
-    p.add_argument("--correct-t", type=float, metavar="T", help="diffusion: noise level of "
-                   "each corrector move, the share of SNPs redrawn (default: 0.1)")
-    p.add_argument("--power", type=float, metavar="P", help="diffusion: step grid "
-                   "t_i = 1 - (i/K)^P; P > 1 draws few SNPs in the first steps, which sets each "
-                   "individual's ancestry before the bulk of the SNPs (default: the model's)")
+    _add_sampler_settings(p)
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--batch-size", type=int, default=1024, help="individuals per batch")
     p.add_argument("--checkpoint", default="best", choices=("best", "last"),
