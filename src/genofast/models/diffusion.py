@@ -302,7 +302,9 @@ class CategoricalDiffusion(nn.Module):
         result approximates the I-projection of the model onto the training frequencies:
         p'(x) ~ p(x) exp(sum_j tilt[j, x_j]), the least change to the model that puts the
         frequencies right. It restores the rare alleles the network loses in its own samples
-        (bench/RESULTS.md). ``progress(done_rows)`` is called after every batch. Returns the
+        (bench/RESULTS.md). A conditional model is calibrated at the null condition (its
+        unconditional model) and the same tilt serves every condition. ``progress(done_rows)``
+        is called after every batch. Returns the
         mean |log-frequency error| of each round, before its update."""
         if n < 1 or iters < 1 or batch_size < 1:
             raise ValueError("calibrate needs n, iters and batch_size >= 1")
@@ -370,6 +372,8 @@ class CategoricalDiffusion(nn.Module):
             raise ValueError("steps must be >= 1")
         if correct < 0 or not 0 < correct_t < 1:
             raise ValueError("need correct >= 0 and 0 < correct_t < 1")
+        if not power > 0:
+            raise ValueError(f"power must be > 0, got {power}")
         self._check_cond(cond, n)
         rows = torch.arange(row_offset, row_offset + n, dtype=torch.int64, device=dev)
         hold = values = None
@@ -383,8 +387,6 @@ class CategoricalDiffusion(nn.Module):
         x = diffusion_forward(zeros, m, rows, 0.0, self.transition, self.pi, seed=seed, offset=0)
         if hold is not None:
             x = torch.where(hold, values, x)
-        if not power > 0:
-            raise ValueError(f"power must be > 0, got {power}")
         grid = 1 - torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64) ** power
         alphas = alpha(grid, self.schedule).float()
         alphas[0], alphas[-1] = 0.0, 1.0
