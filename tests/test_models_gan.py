@@ -166,8 +166,8 @@ def test_hidden_widths_follow_three_times_the_snp_count() -> None:
     assert gan.hidden_widths(37, "4,2", min_width=16) == [27, 55]
     assert gan.hidden_widths(37, "100", min_width=16) == [16]
     for bad in ("", "0,2", "a,b", "1.5"):
-        with pytest.raises(ValueError):
-            gan.hidden_widths(37, bad)
+        with pytest.raises(ValueError, match="^critic_div: "):
+            gan.hidden_widths(37, bad, name="critic_div")
 
 
 # ---------------------------------------------------------------------------------------------

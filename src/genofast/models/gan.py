@@ -171,9 +171,11 @@ PRESETS: dict[str, dict] = {
 # ---------------------------------------------------------------------------------------------
 
 
-def hidden_widths(n_snps: int, divisors: str, min_width: int = 1) -> list[int]:
-    """Widths ``max(min_width, 3 * n_snps // d)`` for the comma-separated divisors d."""
-    return [max(min_width, 3 * n_snps // d) for d in parse_ints(divisors, "divisors", 1)]
+def hidden_widths(n_snps: int, divisors: str, min_width: int = 1,
+                  name: str = "divisors") -> list[int]:
+    """Widths ``max(min_width, 3 * n_snps // d)`` for the comma-separated divisors d (the
+    setting ``name``, for the error message)."""
+    return [max(min_width, 3 * n_snps // d) for d in parse_ints(divisors, name, 1)]
 
 
 def temperature(step: int, max_steps: int, start: float = 1.0, end: float = 0.1) -> float:
@@ -387,8 +389,8 @@ class GumbelGAN(nn.Module):
         self.register_buffer("freq", freq.to(torch.float32).contiguous())  # persistent
         if cfg.backbone == "mlp":
             n_cond = cond_width(self.traits)
-            gw = hidden_widths(m, cfg.generator_div, cfg.min_width)
-            cw = hidden_widths(m, cfg.critic_div, cfg.min_width)
+            gw = hidden_widths(m, cfg.generator_div, cfg.min_width, "generator_div")
+            cw = hidden_widths(m, cfg.critic_div, cfg.min_width, "critic_div")
             self.generator: nn.Module = MLPGenerator(m, cfg.latent_dim, gw, n_cond,
                                                      cfg.negative_slope, cfg.batch_norm)
             self.critic: nn.Module = MLPCritic(m, cw, n_cond, cfg.negative_slope)
