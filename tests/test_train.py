@@ -80,6 +80,14 @@ def test_train_writes_checkpoints_and_reloads(cohort: Path, tmp_path: Path) -> N
     assert all(np.isfinite(e["eval"]["score"]) for e in evals)
     model, meta = load_weights(run, "last", ema=False)
     assert meta["backbone"]["width"] == 32 and model.n_snps == M
+    # val_loss is the held-out loss of the EMA weights saved at that step, fixed noise
+    ema, _ = load_weights(run, "last")
+    packed = read_plink(cohort).genotypes
+    val, bs, seed = torch.tensor(split["validation"]), _cfg().batch_size, _cfg().seed + 104729
+    with torch.no_grad():
+        want = sum(float(ema.loss(packed[val[s:s + bs]], val[s:s + bs], seed=seed, offset=s))
+                   * len(val[s:s + bs]) for s in range(0, len(val), bs)) / len(val)
+    assert evals[-1]["eval"]["val_loss"] == pytest.approx(want, rel=1e-5)
     assert not list(run.rglob("*.tmp"))
 
 
@@ -385,3 +393,25 @@ def test_ddp_two_processes_wgan(cohort: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((run / "last" / "state.json").read_text())["step"] == 6
     assert load_weights(run, "best")[0].n_snps == M
+
+
+def test_metric_kernels_leave_torch_thread_count_alone() -> None:
+    """The trainer evaluates with numba kernels between torch steps; numba's OpenMP pool must
+    not raise torch's thread count (it did: OMP_NUM_THREADS=1 training ran 4x slower, two
+    threads fighting for one core, after the first evaluation)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import genofast, torch\n"
+            "from genofast.metrics.counts import genotype_counts\n"
+            "from genofast.ops import pack\n"
+            "x = torch.randint(0, 3, (256, 100), dtype=torch.int8)\n"
+            "genotype_counts(pack(x), 100)\n"
+            "print(torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["1"]
