@@ -682,7 +682,8 @@ class Trainer:
         return m.eval()
 
     def evaluate(self) -> dict[str, Any]:
-        """Sample a validation-sized cohort with the EMA weights and score it."""
+        """Sample a validation-sized cohort with the EMA weights and score it; add the EMA
+        model's `validation_loss`."""
         from genofast.metrics.evaluate import evaluate
 
         n = min(self.cfg.eval_samples, self.val.n_individuals)
@@ -701,8 +702,30 @@ class Trainer:
         keys = ["allele_freq_r", "genotype_freq_r", "ld_r2_mae", "ld_decay_mae"]
         out = {k: res.get(k) for k in keys + (["precision", "recall"] if "knn" in families else [])}
         out["score"] = selection_score(res, self.cfg.select)
+        out["val_loss"] = self.validation_loss(model)
         out["eval_seconds"] = round(time.perf_counter() - t0, 3)
         return out
+
+    @torch.no_grad()
+    def validation_loss(self, model: torch.nn.Module) -> float | None:
+        """The model's training loss on every validation individual, with fixed noise so
+        evaluations compare (for diffusion the held-out ELBO, nats per SNP: the number that says
+        whether a bigger model or longer run helps, and whether the model overfits). None for
+        models with no single loss (GANs) or nothing trained."""
+        if not self.groups:
+            return None
+        rows_all = self.val_idx.to(self.dev)
+        total = 0.0
+        for start in range(0, len(rows_all), self.cfg.batch_size):
+            rows = rows_all[start:start + self.cfg.batch_size]
+            cond = None if self.cond is None else self.cond[rows]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+                out = model.loss(self.packed[rows], rows, cond, seed=self.cfg.seed + 104729,
+                                 offset=start)
+            if isinstance(out, dict):
+                return None
+            total += float(out) * len(rows)
+        return total / len(rows_all)
 
     # -- the loop ----------------------------------------------------------------------------------
 
