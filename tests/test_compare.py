@@ -15,6 +15,7 @@ from genofast.compare import check_run, condition_file, route_sets, split_holdou
 from genofast.io import read_pheno
 from genofast.io.tables import SnpTable, write_bim
 from genofast.report import COMPARE_METRICS, best_models, comparison_markdown, write_comparison
+from genofast.sample import sample_cohort
 
 N, M = 80, 60
 
@@ -259,7 +260,7 @@ def test_compare_end_to_end(cohort: Path, tmp_path: Path, capsys) -> None:
     argv = ["compare", "--bfile", str(cohort), "--models", "independent,diffusion",
             "--pheno", str(cohort.parent / "toy.pheno"), "--pheno-name", "height",
             "--pheno-name", "herd", "--config", "cpu-small", "--steps", "4", "--seed", "1",
-            "--device", "cpu", "--quiet", "--out", str(out)]
+            "--power", "1.5", "--correct", "1", "--device", "cpu", "--quiet", "--out", str(out)]
     for s in sets:
         argv += ["--set", s]
     assert main(argv) == 0
@@ -290,6 +291,15 @@ def test_compare_end_to_end(cohort: Path, tmp_path: Path, capsys) -> None:
         np.testing.assert_allclose(syn_pheno.column("height"), cond.column("height"))
         assert m["gwas_beta_r"] is not None  # the synthetic cohort carries the trait
     assert data["models"]["diffusion"]["n_parameters"] > 0
+    # the diffusion sampler's settings reach the diffusion run (the cohort `genofast sample`
+    # gives with them) and are noted as unused for the other model
+    assert data["setup"]["diffusion_sampling"] == {"correct": 1, "power": 1.5}
+    assert "independent: --correct, --power apply to diffusion runs only; not used" in data["notes"]
+    sample_cohort(out / "runs" / "diffusion", n_hold, tmp_path / "direct", steps=4, seed=1,
+                  correct=1, power=1.5, pheno=out / "data" / "holdout.diffusion.pheno",
+                  device="cpu", progress=False)
+    assert (tmp_path / "direct.bed").read_bytes() == (out / "synthetic" / "diffusion.bed"
+                                                      ).read_bytes()
     assert json.loads((out / "runs" / "diffusion" / "config.json").read_text()
                       )["backbone"]["width"] == 16
     assert data["best"]  # two models: every shared column is judged
@@ -300,7 +310,8 @@ def test_compare_end_to_end(cohort: Path, tmp_path: Path, capsys) -> None:
     # a run can be compared again without retraining: same split, yardstick and numbers
     again = tmp_path / "again"
     argv = ["compare", "--bfile", str(cohort), "--pheno", str(cohort.parent / "toy.pheno"),
-            "--seed", "1", "--steps", "4", "--device", "cpu", "--quiet", "--no-model-reports",
+            "--seed", "1", "--steps", "4", "--power", "1.5", "--correct", "1", "--device", "cpu",
+            "--quiet", "--no-model-reports",
             "--runs", f"diff={out / 'runs' / 'diffusion'}", "--out", str(again)]
     assert main(argv) == 0
     data2 = json.loads((again / "comparison.json").read_text())

@@ -374,7 +374,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_sampler_settings(p: argparse.ArgumentParser) -> None:
-    """The sampling settings `sample` takes and `calibrate` must be given the same of."""
+    """The sampling settings of `sample`, which `calibrate` must be given the same of and
+    `compare` passes to its diffusion runs."""
     p.add_argument("--steps", type=int, help="sampling steps (default: the model's, 50 for "
                    "diffusion, T for pca-ddpm; ignored by one-shot models)")
     p.add_argument("--correct", type=int, metavar="K", help="diffusion: K renoise-denoise "
@@ -513,8 +514,7 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="named backbone size for every model trained here (default: cpu-small)")
     p.add_argument("--set", action="append", metavar="[NAME:]KEY=VALUE", default=[],
                    help="a setting of model NAME, or of every model that has KEY (repeat)")
-    p.add_argument("--steps", type=int, metavar="K",
-                   help="sampling steps (default: the sampler's)")
+    _add_sampler_settings(p)
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the split, training and sampling (default: 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -537,6 +537,7 @@ def _run_compare(args: argparse.Namespace) -> int:
                 holdout=0.5 if args.holdout is None else args.holdout, pheno=args.pheno,
                 pheno_names=args.pheno_name, max_minutes=args.max_minutes, runs=args.runs,
                 sets=args.set, config=args.config, seed=args.seed, steps=args.steps,
+                correct=args.correct, correct_t=args.correct_t, power=args.power,
                 device=args.device, model_reports=not args.no_model_reports,
                 progress=not args.quiet)
     except KeyboardInterrupt as err:  # a training stopped by Ctrl-C saved its run first

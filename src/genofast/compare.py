@@ -308,11 +308,12 @@ def n_parameters(run_dir: str | os.PathLike) -> int:
 
 
 def _sample(run_dir: Path, n: int, out: Path, *, pheno_file: Path | None, steps: int | None,
-            seed: int, device: str | None, progress: bool) -> dict[str, Any]:
-    """Sample ``n`` people from a run, conditioned on ``pheno_file`` row by row when given."""
+            seed: int, device: str | None, progress: bool, **diffusion: Any) -> dict[str, Any]:
+    """Sample ``n`` people from a run, conditioned on ``pheno_file`` row by row when given;
+    ``diffusion``: the diffusion sampler's settings (correct, correct_t, power)."""
     from genofast.sample import sample_cohort
 
-    kw: dict[str, Any] = {"seed": seed, "device": device, "progress": progress}
+    kw: dict[str, Any] = {"seed": seed, "device": device, "progress": progress, **diffusion}
     if steps is not None:
         kw["steps"] = steps
     if pheno_file is not None:
@@ -347,6 +348,9 @@ def compare(
     config: str | None = None,
     seed: int = 0,
     steps: int | None = None,
+    correct: int | None = None,
+    correct_t: float | None = None,
+    power: float | None = None,
     device: str | None = None,
     model_reports: bool = True,
     progress: bool = True,
@@ -360,7 +364,9 @@ def compare(
     ``max_minutes``: the training budget of each model; ``sets``: ``[NAME:]key=value`` overrides
     of TrainConfig, the model's Config or BackboneConfig (`route_sets`); ``config``: the named
     backbone size (or a ``genofast train --config`` value) for every model trained here;
-    ``steps``: sampling steps (default: the sampler's); ``model_reports=False`` skips each
+    ``steps``: sampling steps (default: the sampler's); ``correct``, ``correct_t``, ``power``:
+    the diffusion sampler's settings (`genofast.sample.sample_cohort`), used for the diffusion
+    runs and noted as unused for the others; ``model_reports=False`` skips each
     model's own report (OUT/reports/NAME/, ten plots each). Returns the comparison dict (what
     comparison.json holds)."""
     from genofast.metrics.evaluate import evaluate
@@ -381,6 +387,9 @@ def compare(
         raise ValueError("--pheno-name needs --pheno FILE")
     if steps is not None and steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
+    diffusion = {k: v for k, v in
+                 {"correct": correct, "correct_t": correct_t, "power": power}.items()
+                 if v is not None}
     notes: list[str] = []
 
     # held-out individuals
@@ -469,8 +478,13 @@ def compare(
         t0 = time.perf_counter()
         syn_prefix = out / "synthetic" / label
         syn_prefix.parent.mkdir(parents=True, exist_ok=True)
+        is_diffusion = metas[label]["train"]["model"] == "diffusion"
+        if diffusion and not is_diffusion:
+            notes.append(f"{label}: --{', --'.join(k.replace('_', '-') for k in diffusion)} "
+                         f"apply to diffusion runs only; not used")
         summary_s = _sample(run_dir, n_hold, syn_prefix, pheno_file=use_pheno, steps=steps,
-                            seed=seed, device=device, progress=progress)
+                            seed=seed, device=device, progress=progress,
+                            **(diffusion if is_diffusion else {}))
         sample_s = time.perf_counter() - t0
         conditioned = use_pheno is not None
         y_syn = None
@@ -519,6 +533,7 @@ def compare(
             "max_minutes": max_minutes,
             "seed": seed,
             "steps": steps,
+            "diffusion_sampling": diffusion,
             "pheno": None if pheno is None else os.fspath(pheno),
             "pheno_names": pheno_names or [],
             "gwas_trait": gwas,
