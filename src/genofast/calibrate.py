@@ -12,7 +12,8 @@ fitted under; `genofast.train.load_weights` applies it, so `genofast sample` use
 checkpoint again (more training) deletes it.
 
 Only training frequencies are matched, which the model already holds (``freq``), so the
-calibration uses no individual's genotypes.
+calibration uses no individual's genotypes. A run trained with ``--ancestry`` is calibrated at
+PCs drawn from its mixture, as it is sampled; other conditional runs at the null condition.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from genofast.ancestry import ancestry_columns, fill_ancestry
 from genofast.train import CALIBRATION_FILE, _atomic, load_weights
 
 
@@ -60,13 +63,17 @@ def calibrate_run(
                           (("steps", steps), ("correct", correct), ("correct_t", correct_t),
                            ("power", power))
                           if v is not None}
+    cond = None
+    if ancestry_columns(meta["traits"]):  # sampled cohorts have drawn PCs: calibrate at them
+        nan = np.full((n, len(meta["traits"])), np.nan, np.float32)
+        cond = torch.from_numpy(fill_ancestry(nan, meta["traits"], run, seed)).to(dev)
     with safe_open(run / checkpoint / "ema.safetensors", "pt") as f:
         step = f.metadata()["step"]
     t0 = time.perf_counter()
     bar = tqdm(total=n * iters, disable=not progress, unit="ind", dynamic_ncols=True,
                desc="calibrating")
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-        errors = model.calibrate(n, iters, seed=seed, batch_size=batch_size,
+        errors = model.calibrate(n, iters, cond=cond, seed=seed, batch_size=batch_size,
                                  progress=bar.update, **kw)
     bar.close()
     info = {"step": step, "n": str(n), "iters": str(iters), "seed": str(seed),

@@ -330,6 +330,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID name...)")
     p.add_argument("--pheno-name", action="append", metavar="NAME",
                    help="trait to condition on (repeat for several)")
+    p.add_argument("--ancestry", type=int, metavar="K",
+                   help="also condition on the top K principal components of the training "
+                   "individuals; sampling draws them from a mixture fitted to them (4 is a good "
+                   "start for a structured cohort)")
     p.add_argument("--model", help="diffusion (default), vae, gan, wgan, pca-ddpm or independent")
     p.add_argument("--transition", help="diffusion transition: mask (default), uniform or marginal")
     p.add_argument("--config", metavar="NAME|FILE.toml",
@@ -350,12 +354,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     from genofast.train import Trainer, resolve_settings
 
-    if args.resume and (args.set or args.config or args.model or args.transition):
+    if args.resume and (args.set or args.config or args.model or args.transition
+                        or args.ancestry is not None):
         raise ValueError("--resume continues the saved configuration; drop --set, --config, "
-                         "--model and --transition")
+                         "--model, --transition and --ancestry")
     cfg, backbone, model = resolve_settings(
         args.config, args.model, args.set, transition=args.transition,
-        max_minutes=args.max_minutes, device=args.device)
+        max_minutes=args.max_minutes, device=args.device, ancestry=args.ancestry)
     trainer = Trainer(args.bfile, args.out, cfg, backbone, model, pheno=args.pheno,
                       pheno_names=args.pheno_name, resume=args.resume, progress=not args.quiet)
     try:

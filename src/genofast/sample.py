@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genofast.ancestry import ancestry_columns, fill_ancestry
 from genofast.io import PlinkWriter, write_pheno
 from genofast.io.pheno import read_pheno
 from genofast.io.tables import SampleTable, read_bim
@@ -99,6 +100,13 @@ def sample_cohort(
         row = torch.from_numpy(encode_cond(specs, cond)).to(dev)
     if table is not None:
         rows = torch.from_numpy(encode_cond_table(specs, table)).to(dev)
+    drawn: list[int] = []  # ancestry conditions not given: drawn from the run's mixture
+    if ancestry_columns(specs):
+        given = np.full((n, len(specs)), np.nan, np.float32)
+        if row is not None or rows is not None:
+            given[:] = (row if rows is None else rows).cpu().numpy()
+        drawn = [k for k in ancestry_columns(specs) if np.isnan(given[:, k]).any()]
+        rows, row = torch.from_numpy(fill_ancestry(given, specs, run_dir, seed)).to(dev), None
     samples = SampleTable.from_iids([f"syn{i}" for i in range(n)])
     with PlinkWriter(out, snps, n, samples=samples) as writer:
         bar = tqdm(total=n, disable=not progress, unit="ind", dynamic_ncols=True)
@@ -114,17 +122,26 @@ def sample_cohort(
             bar.update(b)
         bar.close()
     pheno_path = None
-    if cond or table is not None:
+    if cond or table is not None or drawn:
         pheno_path = Path(os.fspath(out) + ".pheno")
+        names, values = [], np.empty((n, 0), dtype=object)
         if cond:
             names = [s["name"] for s in specs if s["name"] in cond]
             values = np.array([[cond[k] for k in names]] * n, dtype=object).astype(str)
-        else:
+        elif table is not None:
             have = set(table.names) | set(table.categorical)
             names = [s["name"] for s in specs if s["name"] in have]
             values = np.stack([table.column(k).astype(object) for k in names], 1)
             values = np.where(values == "", np.nan, values)
+        if drawn:  # every individual's ancestry, in the PCs' own units
+            keep = [i for i, name in enumerate(names) if name not in {specs[k]["name"]
+                                                                       for k in drawn}]
+            full = rows.cpu().numpy()
+            raw = [full[:, k] * specs[k]["sd"] + specs[k]["mean"] for k in drawn]
+            names = [names[i] for i in keep] + [specs[k]["name"] for k in drawn]
+            values = np.concatenate([values[:, keep], np.stack(raw, 1).astype(object)], 1)
         write_pheno(pheno_path, samples.fid, samples.iid, names, values)
     return {"n": n, "n_snps": len(snps), "out": os.fspath(out),
             "calibrated": meta["calibration"] is not None,
+            "ancestry_drawn": [specs[k]["name"] for k in drawn],
             "pheno": None if pheno_path is None else os.fspath(pheno_path)}

@@ -112,6 +112,7 @@ class TrainConfig:
     max_minutes: float | None = None
     device: str | None = None
     compile: bool = False
+    ancestry: int = 0  # condition on the top K PCs, drawn from a fitted mixture when sampling
 
 
 def resolve_settings(config: str | None = None, model: str | None = None,
@@ -480,6 +481,9 @@ class Trainer:
                 raise ValueError(f"config must be one of {sorted(CONFIGS)}, got {cfg.config!r}")
             if cfg.batch_size < 1 or cfg.max_steps < 1 or not 0 < cfg.val_fraction < 1:
                 raise ValueError("need batch_size >= 1, max_steps >= 1, 0 < val_fraction < 1")
+            if cfg.ancestry < 0:
+                raise ValueError(f"--ancestry takes K >= 1 principal components, got "
+                                 f"{cfg.ancestry}")
             bcfg = dataclasses.replace(CONFIGS[cfg.config], **(backbone or {}))
             mcls = model_config_class(cfg.model)
             if mcls is None and model:
@@ -504,12 +508,12 @@ class Trainer:
         n = cohort.n_individuals
         cond = None
         if resume:
-            if self.meta["traits"]:
+            user = [s for s in self.meta["traits"] if not s.get("ancestry")]
+            if user:
                 if pheno is None:
                     pheno = self.meta["pheno"]
-                _, cond = traits_from_pheno(pheno, [s["name"] for s in self.meta["traits"]],
-                                            cohort.samples)
-                cond = self._restandardise(cond, cohort.samples, pheno)
+                _, cond = traits_from_pheno(pheno, [s["name"] for s in user], cohort.samples)
+                cond = self._restandardise(cond, user, cohort.samples, pheno)
         elif pheno_names:
             if pheno is None:
                 raise ValueError("--pheno-name needs --pheno FILE")
@@ -534,6 +538,9 @@ class Trainer:
         self.train_idx = torch.tensor(split["train"], dtype=torch.int64)
         self.val_idx = torch.tensor(split["validation"], dtype=torch.int64)
         self.val = cohort[np.asarray(split["validation"])]
+        self._ancestry = None
+        if cfg.ancestry > 0:
+            cond = self._with_ancestry(cohort, cond, resume)
         self.snps = cohort.snps
         self.packed = cohort.genotypes.to(self.dev)
         self.cond = None if cond is None else torch.from_numpy(cond).to(self.dev)
@@ -564,6 +571,10 @@ class Trainer:
             self.run.mkdir(parents=True, exist_ok=True)
             _write_json(split_path, split)
             _atomic(self.run / "snps.bim", lambda p: write_bim(p, self.snps))
+            if self._ancestry is not None:
+                from genofast.ancestry import ANCESTRY_FILE
+
+                _atomic(self.run / ANCESTRY_FILE, self._ancestry.save)
             _write_json(self.run / "config.json", self.meta)
 
     def _optimizer(self, group: Any) -> torch.optim.Optimizer:
@@ -575,10 +586,41 @@ class Trainer:
             [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.cfg.lr * group.lr_scale, betas=group.betas or (0.9, 0.99))
 
-    def _restandardise(self, cond: np.ndarray, samples: SampleTable, pheno: Any) -> np.ndarray:
+    def _with_ancestry(self, cohort: Cohort, cond: np.ndarray | None, resume: bool
+                       ) -> np.ndarray:
+        """``cond`` with the ancestry conditions appended (`genofast.ancestry`): every
+        individual's top-K PC scores, standardised. The PCA and mixture are fitted on the
+        training individuals (loaded from the run folder on resume)."""
+        from genofast.ancestry import fit_ancestry, load_ancestry
+
+        g = cohort.unpack()
+        if resume:
+            anc = load_ancestry(self.run)
+            specs = [s for s in self.meta["traits"] if s.get("ancestry")]
+        else:
+            anc = self._ancestry = fit_ancestry(g[self.train_idx], self.cfg.ancestry,
+                                                seed=self.cfg.seed)
+            train = anc.pca.scores
+            specs = [{"name": f"PC{i + 1}", "kind": "continuous",
+                      "mean": float(train[:, i].mean()), "sd": float(train[:, i].std()) or 1.0,
+                      "ancestry": True} for i in range(anc.k)]
+            clash = {s["name"] for s in self.meta["traits"]} & {s["name"] for s in specs}
+            if clash:
+                raise ValueError(f"--ancestry adds the conditions PC1..PC{anc.k}; rename the "
+                                 f"trait(s) {sorted(clash)}")
+            self.meta["traits"] += specs
+            self.meta["ancestry"] = {"k": anc.k, "components": len(anc.mixture.weights),
+                                     "eigenvalues": anc.pca.eigenvalues.tolist()}
+        mean = np.array([s["mean"] for s in specs])
+        sd = np.array([s["sd"] for s in specs])
+        z = ((anc.scores(g) - mean) / sd).astype(np.float32)
+        return z if cond is None else np.concatenate([cond, z], 1)
+
+    def _restandardise(self, cond: np.ndarray, specs: list[dict[str, Any]], samples: SampleTable,
+                       pheno: Any) -> np.ndarray:
         """On resume, standardise with the stats saved in config.json (not recomputed)."""
         ph = read_pheno(pheno, samples, allow_unknown=True)
-        for k, s in enumerate(self.meta["traits"]):
+        for k, s in enumerate(specs):
             if s["kind"] == "continuous":
                 cond[:, k] = (ph.column(s["name"]) - s["mean"]) / s["sd"]
         return cond

@@ -287,6 +287,7 @@ class CategoricalDiffusion(nn.Module):
         n: int = 512,
         iters: int = 4,
         *,
+        cond: torch.Tensor | None = None,
         seed: int = 0,
         batch_size: int = 256,
         progress: Any = None,
@@ -302,8 +303,9 @@ class CategoricalDiffusion(nn.Module):
         result approximates the I-projection of the model onto the training frequencies:
         p'(x) ~ p(x) exp(sum_j tilt[j, x_j]), the least change to the model that puts the
         frequencies right. It restores the rare alleles the network loses in its own samples
-        (bench/RESULTS.md). A conditional model is calibrated at the null condition (its
-        unconditional model) and the same tilt serves every condition. ``progress(done_rows)``
+        (bench/RESULTS.md). A conditional model is calibrated at ``cond`` [n, T] (row i for
+        individual i; an ancestry run's drawn PCs), by default at the null condition (its
+        unconditional model); the same tilt serves every condition. ``progress(done_rows)``
         is called after every batch. Returns the
         mean |log-frequency error| of each round, before its update."""
         if n < 1 or iters < 1 or batch_size < 1:
@@ -315,7 +317,8 @@ class CategoricalDiffusion(nn.Module):
             counts = torch.zeros_like(self.freq)
             for start in range(0, n, batch_size):
                 b = min(batch_size, n - start)
-                x = self.sample(b, None, seed=_seed_mix(seed, r), row_offset=start, **sample_kw)
+                c = None if cond is None else cond[start:start + b]
+                x = self.sample(b, c, seed=_seed_mix(seed, r), row_offset=start, **sample_kw)
                 counts += F.one_hot(x.long(), 3).sum(0).float()
                 if progress is not None:
                     progress(b)
