@@ -8,14 +8,13 @@ covariances, 1 to ``MAX_COMPONENTS`` components chosen by BIC) is the model of p
 `genofast sample` draws every PC not given (``--cond PC1=...`` or a ``--pheno`` column) from it,
 so an unconditional cohort is a two-stage draw: ancestry, then genotypes given ancestry.
 
-Why: a diffusion sampler that draws its first SNPs in parallel mixes ancestries, and an
-under-trained network blurs population structure; given the ancestry, the network only has to
-fill in haplotypes. On AGBL4 (1000 Genomes, 5 continental groups) the PCA spread, the allele
-frequency spectrum and the LD errors moved to the real-vs-real level (bench/RESULTS.md).
+Why: an under-trained network blurs population structure (synthetic people fall between
+populations and lose their population's rare alleles); given the ancestry, it only has to fill
+in haplotypes. Measured on AGBL4 (1000 Genomes, five continental groups) in bench/RESULTS.md.
 
-Privacy: the run keeps the SNP loadings and the mixture (weights, means, covariances; each
-component pools many people), never an individual's scores. ``RUN/ancestry.safetensors`` holds
-them; loading never unpickles.
+Privacy: the run keeps the SNP loadings and the mixture (weights, means, covariances; at most
+one component per 20 training individuals), never an individual's scores.
+``RUN/ancestry.safetensors`` holds them; loading never unpickles.
 """
 
 from __future__ import annotations
