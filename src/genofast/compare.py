@@ -463,7 +463,8 @@ def compare(
                 raise KeyboardInterrupt(f"training {label} stopped by {summary['stopped']}")
             train_s = summary["seconds"]
             metas[label] = json.loads((run_dir / "config.json").read_text())
-        specs = metas[label].get("traits", [])
+        # the user's traits; ancestry PCs (train --ancestry) are drawn by the sampler
+        specs = [s for s in metas[label].get("traits", []) if not s.get("ancestry")]
         traits = [s["name"] for s in specs]
         use_pheno = None
         if traits and pheno is None:
