@@ -24,7 +24,16 @@ this script makes their inputs and scores the conditional one:
         the two diagnostics behind the AATS gap (bench/RESULTS.md): the mean minor-allele
         frequency of synthetic cohorts in split1 MAF bins (rare-allele loss), and the spread (SD)
         of each cohort on split1's top three principal axes beside split2's (population
-        structure kept or blurred).
+        structure kept or blurred), and the nearest-neighbour distances behind AATS: the median
+        distance from a split2 person to the nearest other split2 person (d_TT) and to the
+        nearest member of the cohort (d_TS), and from a cohort member to the nearest other one
+        (d_SS); split2's own row has d_TS = d_SS = its d_TT (Euclidean on allele counts).
+    python bench/diffusion_acceptance.py elbo --out-dir DIR --run RUN
+        the diffusion negative ELBO (nats per SNP, the training loss with fixed noise, EMA
+        weights) of RUN on its training and validation individuals and on split2: a gap
+        between them is overfitting, none is under-fitting. A run trained with --ancestry is
+        scored given each person's own PCs (a conditional ELBO), other runs at the null
+        condition.
 """
 
 from __future__ import annotations
@@ -154,6 +163,8 @@ def diagnose(out: Path, synthetic: list[Path]) -> dict:
     freq = np.nanmean(train, 0) / 2
     maf, minor_is_alt = np.minimum(freq, 1 - freq), freq <= 0.5
     axes = np.linalg.svd(_standardised(train, freq), full_matrices=False)[2][:3].T
+    target = _imputed(_genotypes(out / "split2"))
+    d_tt = _nearest(target)
     result = {}
     for prefix in [out / "split2", *synthetic]:
         g = _genotypes(prefix)
@@ -163,15 +174,66 @@ def diagnose(out: Path, synthetic: list[Path]) -> dict:
                                round(float(maf[(maf > lo) & (maf <= hi)].mean()), 4)]
                 for lo, hi in MAF_BINS}
         spread = (_standardised(g, freq) @ axes).std(0)
+        own = prefix == out / "split2"
+        d_ts, d_ss = (d_tt, d_tt) if own else (_nearest(target, _imputed(g)), _nearest(_imputed(g)))
         result[str(prefix)] = {"maf_bins_cohort_vs_split1": bins,
-                               "pc_sd": [round(float(v), 2) for v in spread]}
+                               "pc_sd": [round(float(v), 2) for v in spread],
+                               "median_d_tt_ts_ss": [round(float(np.median(v)), 2)
+                                                     for v in (d_tt, d_ts, d_ss)]}
     print(json.dumps(result, indent=2))
+    return result
+
+
+def _imputed(g: np.ndarray) -> torch.Tensor:
+    """Allele counts as float32, a missing genotype at its SNP's mean (as the privacy metrics)."""
+    return torch.from_numpy(np.where(np.isnan(g), np.nanmean(g, 0), g).astype(np.float32))
+
+
+def _nearest(a: torch.Tensor, b: torch.Tensor | None = None) -> np.ndarray:
+    """Distance from each row of a to its nearest row of b (b = None: of a, itself left out)."""
+    d = torch.cdist(a, a if b is None else b)
+    if b is None:
+        d.fill_diagonal_(float("inf"))
+    return d.min(1).values.numpy()
+
+
+def elbo(out: Path, run: Path, repeats: int = 4, batch: int = 256) -> dict:
+    """RUN's negative ELBO on its train and validation individuals and on split2 (docstring)."""
+    from genofast.ancestry import ancestry_columns, load_ancestry
+    from genofast.train import load_weights
+
+    model, meta = load_weights(run, calibrated=False)
+    specs = meta["traits"]
+    if specs and len(ancestry_columns(specs)) != len(specs):
+        raise ValueError("elbo scores unconditional runs and --ancestry runs only")
+    split = json.loads((run / "split.json").read_text())
+    one, two = read_plink(out / "split1"), read_plink(out / "split2")
+    tr, va = torch.tensor(split["train"]), torch.tensor(split["validation"])
+    sets = {"train": one[tr.numpy()], "validation": one[va.numpy()], "split2": two}
+    result = {}
+    with torch.no_grad():
+        for name, cohort in sets.items():
+            packed, cond = cohort.genotypes, None
+            if specs:  # each person's own PCs, standardised as in training
+                mean = np.array([s["mean"] for s in specs])
+                sd = np.array([s["sd"] for s in specs])
+                z = (load_ancestry(run).scores(cohort.unpack()) - mean) / sd
+                cond = torch.from_numpy(z.astype(np.float32))
+            total = 0.0
+            for r in range(repeats):
+                for s in range(0, len(packed), batch):
+                    rows = torch.arange(s, min(s + batch, len(packed)))
+                    c = None if cond is None else cond[rows]
+                    loss = model.loss(packed[rows], rows, c, seed=100 + r, offset=s)
+                    total += float(loss) * len(rows)
+            result[name] = round(total / repeats / len(packed), 4)
+    print(json.dumps(result))
     return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("splits", "conditional", "ancestry", "diagnose"))
+    ap.add_argument("what", choices=("splits", "conditional", "ancestry", "diagnose", "elbo"))
     ap.add_argument("--out-dir", type=Path, required=True)
     ap.add_argument("--run", type=Path)
     ap.add_argument("--steps", type=int)
@@ -185,6 +247,10 @@ def main() -> None:
         ancestry(args.out_dir)
     elif args.what == "diagnose":
         diagnose(args.out_dir, args.synthetic)
+    elif args.what == "elbo":
+        if args.run is None:
+            ap.error("elbo needs --run")
+        elbo(args.out_dir, args.run)
     else:
         if args.run is None:
             ap.error("conditional needs --run")
