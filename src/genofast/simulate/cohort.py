@@ -162,21 +162,7 @@ def simulate_cohort(
     rates = {c: model.recombination_rate(c) for c in chroms}
     mu = model.mutation_rate()
 
-    # -- panel ----------------------------------------------------------------------------------
-    panel_arg = "chip50k" if panel is None else str(panel)
-    if panel_arg == "chip50k":
-        pan = chip_panel(chroms, lengths, _rng(seed, _PANEL), spacing=panel_spacing)
-        panel_info: dict[str, Any] = {"source": "chip50k", "spacing_bp": panel_spacing}
-    else:
-        pan = read_panel(panel_arg, chroms, {c: model.length(c) for c in chroms})
-        if max_bp is not None:
-            keep = np.array([p <= lengths[c] for c, p in zip(pan.chromosome, pan.position,
-                                                             strict=True)], dtype=bool)
-            if not keep.any():
-                raise ValueError(f"no panel SNP in the first {max_bp} bp of the chromosomes")
-            pan = Panel(pan.chromosome[keep], pan.position[keep], pan.target[keep], pan.source)
-        panel_info = {"source": "file", "file_name": Path(panel_arg).name,
-                      "sha256": _sha256(Path(panel_arg))}
+    pan, panel_info = _choose_panel(panel, chroms, lengths, model, max_bp, seed, panel_spacing)
     chroms = [c for c in chroms if (pan.chromosome == c).any()]
 
     # -- pedigree (first: the panel choice needs each founder haplotype's share of the cohort) --
@@ -294,23 +280,11 @@ def simulate_cohort(
         sex=np.full(n_individuals, sex, dtype=np.int64), phenotype=pheno_fam)
 
     # -- write ----------------------------------------------------------------------------------
-    from tqdm.auto import tqdm
-
-    from genofast.io import PlinkWriter, write_pheno
+    from genofast.io import write_pheno
 
     t0 = time.perf_counter()
     m = len(snps)
-    if batch_rows is None:
-        batch_rows = max(4, min(8192, (48 << 20) // max(1, m)))
-    batch_rows = max(4, batch_rows - batch_rows % 4)
-    allele_sum = np.zeros(m, dtype=np.int64)
-    with PlinkWriter(prefix, snps, n_individuals, samples=sample_table) as w, \
-            tqdm(total=n_individuals, desc="writing", unit="ind", disable=not progress) as bar:
-        for s, b in geno.batches(batch_rows):
-            w.write(s, b)
-            allele_sum += b.sum(axis=0, dtype=np.int64)
-            bar.update(len(b))
-    freq = allele_sum / (2.0 * n_individuals)
+    freq = _write_genotypes(prefix, snps, sample_table, geno, batch_rows, progress)
     timings["write_s"] = time.perf_counter() - t0
 
     files = {"bed": prefix.with_name(prefix.name + ".bed"),
@@ -380,7 +354,7 @@ def simulate_cohort(
         },
         "files": {k_: p.name for k_, p in files.items()},
     }
-    if panel_arg != "chip50k":
+    if panel_info["source"] != "chip50k":
         tgt = pan.target[order]
         metadata["panel"]["allele_frequency_correlation"] = float(np.corrcoef(tgt, freq)[0, 1]) \
             if m > 1 else None
@@ -389,6 +363,49 @@ def simulate_cohort(
     timings["total_s"] = time.perf_counter() - t_start
     return SimulationResult(prefix, files, n_individuals, m, per_chrom, freq, metadata, iids,
                             ped, tr.values if tr.names else None, tr.names, timings)
+
+
+def _write_genotypes(prefix: Path, snps: Any, samples: Any, geno: Genotyper,
+                     batch_rows: int | None, progress: bool) -> np.ndarray:
+    """Stream the cohort's genotypes into PREFIX.bed/.bim/.fam in batches of ``batch_rows``
+    (default: about 48 MB of int8 per batch, a multiple of 4 rows); returns the allele-1
+    frequencies of what was written."""
+    from tqdm.auto import tqdm
+
+    from genofast.io import PlinkWriter
+
+    n, m = len(samples), len(snps)
+    if batch_rows is None:
+        batch_rows = max(4, min(8192, (48 << 20) // max(1, m)))
+    batch_rows = max(4, batch_rows - batch_rows % 4)
+    allele_sum = np.zeros(m, dtype=np.int64)
+    with PlinkWriter(prefix, snps, n, samples=samples) as w, \
+            tqdm(total=n, desc="writing", unit="ind", disable=not progress) as bar:
+        for s, b in geno.batches(batch_rows):
+            w.write(s, b)
+            allele_sum += b.sum(axis=0, dtype=np.int64)
+            bar.update(len(b))
+    return allele_sum / (2.0 * n)
+
+
+def _choose_panel(panel: str | Path | None, chroms: list[str], lengths: dict[str, int],
+                  model: PopulationModel, max_bp: int | None, seed: int, spacing: int
+                  ) -> tuple[Panel, dict[str, Any]]:
+    """The SNP panel to genotype: the built-in 50k chip layout (``panel`` None or "chip50k")
+    or a panel file (its rows beyond ``max_bp`` dropped), and how it was chosen."""
+    panel_arg = "chip50k" if panel is None else str(panel)
+    if panel_arg == "chip50k":
+        pan = chip_panel(chroms, lengths, _rng(seed, _PANEL), spacing=spacing)
+        return pan, {"source": "chip50k", "spacing_bp": spacing}
+    pan = read_panel(panel_arg, chroms, {c: model.length(c) for c in chroms})
+    if max_bp is not None:
+        keep = np.array([p <= lengths[c] for c, p in zip(pan.chromosome, pan.position,
+                                                         strict=True)], dtype=bool)
+        if not keep.any():
+            raise ValueError(f"no panel SNP in the first {max_bp} bp of the chromosomes")
+        pan = Panel(pan.chromosome[keep], pan.position[keep], pan.target[keep], pan.source)
+    return pan, {"source": "file", "file_name": Path(panel_arg).name,
+                 "sha256": _sha256(Path(panel_arg))}
 
 
 def _version(mod: str) -> str:
