@@ -34,7 +34,9 @@ Run folder::
                     data-derived sizes ("fitted"), traits (+ standardisation stats), SNP count
     snps.bim        the training SNPs (the sampler writes them as the synthetic .bim)
     split.json      seeded train/validation split (indices, FID/IID)
-    log.jsonl       one JSON object per logged step / evaluation
+    log.jsonl       one JSON object per logged step / evaluation (evaluations: the sampled
+                    cohort's scores and val_loss, the validation individuals' loss)
+    ancestry.safetensors  with --ancestry: the PCA loadings and the PC mixture (genofast.ancestry)
     last/, best/    model.safetensors, ema.safetensors, trainer.pt (AdamW per group + RNG),
                     state.json (step, best score); every file written to a temp name then
                     os.replace'd, state.json last
