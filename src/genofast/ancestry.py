@@ -23,13 +23,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-from genofast.metrics.pca import PCAFit, fit_pca, project
+if TYPE_CHECKING:  # the PCA (and numba) load only when a run uses ancestry
+    from genofast.metrics.pca import PCAFit
 
 ANCESTRY_FILE = "ancestry.safetensors"
 MAX_COMPONENTS = 8
@@ -54,6 +56,14 @@ class Mixture:
         logdet = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
         out = -0.5 * (maha + logdet[:, None] + k * math.log(2 * math.pi))
         return (out + np.log(self.weights)[:, None]).T
+
+    def posterior(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """(component responsibilities [n, C], total log-likelihood of x)."""
+        logp = self.log_density(x)
+        top = logp.max(1, keepdims=True)
+        resp = np.exp(logp - top)
+        total = resp.sum(1, keepdims=True)
+        return resp / total, float((top + np.log(total)).sum())
 
     def draw(self, n: int, seed: int) -> np.ndarray:
         """n scores [n, K], seeded."""
@@ -80,11 +90,7 @@ def fit_mixture(x: np.ndarray, components: int, seed: int = 0, iters: int = 300,
     mix = Mixture(np.full(components, 1 / components), means, np.repeat(cov[None], components, 0))
     last = -np.inf
     for _ in range(iters):
-        logp = mix.log_density(x)
-        top = logp.max(1, keepdims=True)
-        ll = float((top[:, 0] + np.log(np.exp(logp - top).sum(1))).sum())
-        resp = np.exp(logp - top)
-        resp /= resp.sum(1, keepdims=True)
+        resp, ll = mix.posterior(x)
         nk = resp.sum(0) + 1e-12
         means = (resp.T @ x) / nk[:, None]
         diff = x[None] - means[:, None]  # [C, n, K]
@@ -93,9 +99,7 @@ def fit_mixture(x: np.ndarray, components: int, seed: int = 0, iters: int = 300,
         if ll - last < tol * abs(ll):
             break
         last = ll
-    logp = mix.log_density(x)
-    top = logp.max(1, keepdims=True)
-    return mix, float((top[:, 0] + np.log(np.exp(logp - top).sum(1))).sum())
+    return mix, mix.posterior(x)[1]
 
 
 def choose_mixture(x: np.ndarray, max_components: int = MAX_COMPONENTS, seed: int = 0
@@ -126,6 +130,8 @@ class Ancestry:
 
     def scores(self, genotypes: torch.Tensor) -> np.ndarray:
         """PC scores [n, K] of int8 genotypes [n, M] (the run's SNPs)."""
+        from genofast.metrics.pca import project
+
         return project(self.pca, genotypes)
 
     def draw(self, n: int, seed: int) -> np.ndarray:
@@ -144,6 +150,8 @@ class Ancestry:
 def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0) -> Ancestry:
     """PCA of int8 genotypes [n, M] (the training individuals) and the mixture of their top-k
     scores."""
+    from genofast.metrics.pca import fit_pca
+
     if k < 1:
         raise ValueError(f"ancestry needs k >= 1 principal components, got {k}")
     if genotypes.shape[0] < 2 * k + 2:
@@ -158,6 +166,8 @@ def load_ancestry(run_dir: str | os.PathLike) -> Ancestry:
     path = Path(run_dir) / ANCESTRY_FILE
     if not path.is_file():
         raise FileNotFoundError(f"the run was trained with --ancestry but {path} is missing")
+    from genofast.metrics.pca import PCAFit
+
     t = load_file(path)
     with safe_open(path, "np") as f:
         info = f.metadata()
