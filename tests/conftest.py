@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data in ../shared (skipped cleanly when absent) and PLINK binaries."""
+"""Shared fixtures: the real data in ../shared (skipped cleanly when absent), PLINK binaries, and
+the SNP table of the small simulated cohorts."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from genofast._native import native
+from genofast.io.tables import SnpTable
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def two_chromosome_snps(m: int) -> SnpTable:
+    """m SNPs, the first half on chromosome 1 and the rest on 2, 1 kb apart, alleles A/G."""
+    half = m // 2
+    return SnpTable(chromosome=np.repeat(["1", "2"], [half, m - half]),
+                    sid=np.array([f"rs{j}" for j in range(m)]), cm_position=np.zeros(m),
+                    bp_position=np.r_[np.arange(half), np.arange(m - half)] * 1000 + 1,
+                    allele_1=np.full(m, "A"), allele_2=np.full(m, "G"))
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import two_chromosome_snps
 
 from genofast import read_plink, write_plink
 from genofast.cli import main
@@ -21,10 +22,7 @@ N, M = 80, 60
 
 
 def _snps(m: int = M) -> SnpTable:
-    return SnpTable(chromosome=np.repeat(["1", "2"], [m // 2, m - m // 2]),
-                    sid=np.array([f"rs{j}" for j in range(m)]), cm_position=np.zeros(m),
-                    bp_position=np.r_[np.arange(m // 2), np.arange(m - m // 2)] * 1000 + 1,
-                    allele_1=np.full(m, "A"), allele_2=np.full(m, "G"))
+    return two_chromosome_snps(m)
 
 
 @pytest.fixture(scope="module")

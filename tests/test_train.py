@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import two_chromosome_snps
 
 from genofast import read_plink, write_plink
 from genofast.cli import main
 from genofast.io import read_pheno
-from genofast.io.tables import SnpTable
 from genofast.train import (
     TrainConfig,
     Trainer,
@@ -43,10 +43,7 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     hap = founders[rng.integers(0, 4, (2 * N, 1)), np.arange(M)]
     flip = rng.random(hap.shape) < 0.05
     g = (hap ^ flip).reshape(N, 2, M).sum(1).astype(np.int8)
-    snps = SnpTable(chromosome=np.repeat(["1", "2"], M // 2),
-                    sid=np.array([f"rs{j}" for j in range(M)]), cm_position=np.zeros(M),
-                    bp_position=np.r_[np.arange(M // 2), np.arange(M // 2)] * 1000 + 1,
-                    allele_1=np.full(M, "A"), allele_2=np.full(M, "G"))
+    snps = two_chromosome_snps(M)
     prefix = tmp_path_factory.mktemp("data") / "toy"
     write_plink(prefix, torch.from_numpy(g), snps)
     height = 170 + 10 * rng.standard_normal(N)
