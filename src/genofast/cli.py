@@ -14,8 +14,11 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
+    from genofast.runtime import keep_freed_memory
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # CPU sampling spent 40% of its time in munmap and page faults
     try:
         return int(args.run(args) or 0)
     except (FileNotFoundError, ValueError) as err:
