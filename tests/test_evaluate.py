@@ -176,3 +176,132 @@ def test_cli_evaluate(agbl4_prefix, tmp_path, capsys) -> None:
         assert rep[key] is not None, key
     assert rep["reference"]["aats"] is not None
     assert (out / "report.html").stat().st_size > 50_000
+
+
+# ---------------------------------------------------------------------------------------------
+# max_individuals: cohorts too big to unpack, and the memory check
+# ---------------------------------------------------------------------------------------------
+
+
+def _big_small_cohorts(tmp_path):
+    """Real 120, synthetic 150, training 100 individuals x 200 SNPs written as PLINK prefixes,
+    a phenotype driven by the first SNPs and one covariate per cohort (one row per individual)."""
+    p, snps = _random_panel(200, 7)
+    rng = np.random.default_rng(8)
+    cohorts, y, cov = {}, {}, {}
+    for name, n in (("real", 120), ("synthetic", 150), ("train", 100)):
+        g = rng.binomial(2, p, (n, 200)).astype(np.int8)
+        g[rng.random(g.shape) < 0.01] = -1
+        cohorts[name] = _cohort(g, snps, name)
+        genofast.write_plink(tmp_path / name, cohorts[name])
+        y[name] = np.clip(g[:, :5], 0, 2).sum(1) + rng.normal(size=n)
+        cov[name] = rng.normal(size=(n, 1))
+    return cohorts, y, cov
+
+
+def _same_headline(a: dict, b: dict) -> None:
+    for key in HEADLINE:
+        assert a[key] == b[key], key
+    assert a["reference"] == b["reference"]
+
+
+def test_max_individuals_equals_explicit_subset(tmp_path) -> None:
+    from genofast.metrics.evaluate import SUBSET_STREAMS, subset_rows
+
+    cohorts, y, cov = _big_small_cohorts(tmp_path)
+    kw = dict(progress=False, device="cpu", seed=3, metrics=["frequency", "pca", "knn",
+                                                              "privacy", "gwas"])
+    res = evaluate(tmp_path / "real", tmp_path / "synthetic", tmp_path / "train", pheno=y,
+                   covariates=cov, max_individuals=80, **kw)
+    rows = {n: subset_rows(len(c), 80, 3, SUBSET_STREAMS[n]) for n, c in cohorts.items()}
+    assert not np.array_equal(rows["real"], rows["train"])  # one stream per cohort
+    sub = {n: c.subset(samples=rows[n]) for n, c in cohorts.items()}
+    explicit = evaluate(sub["real"], sub["synthetic"], sub["train"],
+                        pheno={n: v[rows[n]] for n, v in y.items()},
+                        covariates={n: v[rows[n]] for n, v in cov.items()}, **kw)
+    _same_headline(res, explicit)
+    # the GWAS numbers tell rows apart: phenotypes of other rows give other numbers
+    other = evaluate(sub["real"], sub["synthetic"], pheno={n: v[:80] for n, v in y.items()},
+                     progress=False, device="cpu", reference=False, metrics=["gwas"])
+    assert res["gwas_beta_r"] is not None and other["gwas_beta_r"] != res["gwas_beta_r"]
+    assert res["info"]["subsampled"] == {"real": [120, 80], "synthetic": [150, 80],
+                                         "train": [100, 80]}
+    assert sum("max_individuals=80" in n for n in res["info"]["notes"]) == 3
+    assert res["info"]["n_synthetic"] == 80
+    # Cohort objects take the same rows (Cohort.subset)
+    objs = evaluate(cohorts["real"], cohorts["synthetic"], cohorts["train"], pheno=y,
+                    covariates=cov, max_individuals=80, **kw)
+    _same_headline(objs, explicit)
+    with pytest.raises(ValueError, match="one per individual"):
+        evaluate(cohorts["real"], cohorts["synthetic"], pheno=y,
+                 covariates={"synthetic": cov["synthetic"][:10]}, max_individuals=80, **kw)
+
+
+def test_max_individuals_pheno_file_follows_rows(tmp_path) -> None:
+    cohorts, y, _ = _big_small_cohorts(tmp_path)
+    lines = ["FID IID y"] + [f"{f} {i} {v!r}" for name, c in cohorts.items()
+                             for f, i, v in zip(c.samples.fid, c.samples.iid, y[name].tolist(),
+                                                strict=True)]
+    (tmp_path / "pheno.txt").write_text("\n".join(lines) + "\n")
+    kw = dict(progress=False, device="cpu", reference=False, metrics=["gwas"])
+    res = evaluate(tmp_path / "real", tmp_path / "synthetic", pheno=tmp_path / "pheno.txt",
+                   max_individuals=90, **kw)
+    mapped = evaluate(tmp_path / "real", tmp_path / "synthetic", pheno=y, max_individuals=90,
+                      **kw)
+    assert res["gwas_beta_r"] == mapped["gwas_beta_r"]
+    assert res["gwas_top_hit_recall"] == mapped["gwas_top_hit_recall"]
+
+
+def test_max_individuals_not_reached_keeps_everyone(tmp_path) -> None:
+    cohorts, _, _ = _big_small_cohorts(tmp_path)
+    kw = dict(progress=False, device="cpu", metrics=["frequency", "knn"])
+    res = evaluate(tmp_path / "real", tmp_path / "synthetic", max_individuals=150, **kw)
+    plain = evaluate(tmp_path / "real", tmp_path / "synthetic", **kw)
+    _same_headline(res, plain)
+    assert res["info"]["subsampled"] == {} and plain["info"]["subsampled"] == {}
+    assert not any("max_individuals" in n for n in res["info"]["notes"])
+    with pytest.raises(ValueError, match="at least 4"):
+        evaluate(cohorts["real"], cohorts["synthetic"], max_individuals=3, **kw)
+
+
+def test_cli_max_individuals(tmp_path, capsys) -> None:
+    _big_small_cohorts(tmp_path)
+    out = tmp_path / "report"
+    rc = main(["evaluate", "--real", str(tmp_path / "real"), "--synthetic",
+               str(tmp_path / "synthetic"), "--metrics", "frequency,ld", "--no-reference",
+               "--max-individuals", "100", "--device", "cpu", "--out", str(out), "--quiet"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["info"]["subsampled"] == {"real": [120, 100], "synthetic": [150, 100]}
+    assert "150 individuals" in capsys.readouterr().out  # the note, printed with the table
+    assert "seeded random subset of 100 of its 150" in (out / "report.html").read_text()
+
+
+def test_memory_check_suggests_max_individuals(tmp_path, monkeypatch, capsys) -> None:
+    import importlib
+
+    ev = importlib.import_module("genofast.metrics.evaluate")  # the module (not the function)
+
+    cohorts, _, _ = _big_small_cohorts(tmp_path)
+    sizes = {"real": 60, "synthetic": 60, "train": 60}
+    families = set(ev.FAMILIES) - {"gwas"}  # no phenotype
+    budget = ev.memory_needed(sizes, 200, families, reference=True, on_cpu=True)
+    monkeypatch.setattr(ev, "available_memory", lambda device: budget)
+    kw = dict(progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"GiB of cpu memory .* --max-individuals \d+") as err:
+        evaluate(tmp_path / "real", tmp_path / "synthetic", tmp_path / "train", **kw)
+    n = int(str(err.value).split("--max-individuals ")[1].split()[0])
+    assert 50 <= n <= 60
+    res = evaluate(tmp_path / "real", tmp_path / "synthetic", tmp_path / "train",
+                   max_individuals=n, metrics=["frequency"], **kw)  # the suggestion fits
+    assert res["info"]["memory"]["available_bytes"] == budget
+    rc = main(["evaluate", "--real", str(tmp_path / "real"), "--synthetic",
+               str(tmp_path / "synthetic"), "--device", "cpu", "--quiet",
+               "--out", str(tmp_path / "rep")])
+    assert rc == 2 and "--max-individuals" in capsys.readouterr().err  # the CLI says so
+    monkeypatch.setattr(ev, "available_memory", lambda device: 1000)
+    with pytest.raises(ValueError, match="even 4 individuals"):
+        evaluate(cohorts["real"], cohorts["synthetic"], **kw)
+    monkeypatch.setattr(ev, "available_memory", lambda device: None)  # unknown: no check
+    assert evaluate(cohorts["real"], cohorts["synthetic"], metrics=["frequency"],
+                    **kw)["info"]["memory"]["available_bytes"] is None

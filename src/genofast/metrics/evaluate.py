@@ -15,6 +15,11 @@ heterozygosity use the called genotypes of each SNP; LD uses the pairs called in
 the per-SNP section of docs/metrics.md); PCA sets a missing standardised genotype to 0 (mean
 imputation); distances (k-NN, privacy) and the GRM impute twice the real allele frequency; the GWAS
 drops an individual from a SNP's regression when its genotype is missing (as plink2 --glm).
+
+Large cohorts: ``max_individuals=N`` reads a seeded random subset of N individuals (file order)
+of every larger cohort, phenotypes and covariates following the same rows; before unpacking,
+`memory_needed` is compared with the memory available on the device (`available_memory`) and a
+run that would not fit stops with a ValueError suggesting an N that fits.
 """
 
 from __future__ import annotations
@@ -29,11 +34,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from genofast.io import Cohort, read_plink
+from genofast.io import Cohort, read_fam, read_plink
+from genofast.io.plink import plink_paths
 from genofast.metrics import counts as cnt
 from genofast.metrics import gwas as gw
+from genofast.metrics import pca as pca_mod
 from genofast.metrics.grm import KINSHIP_SECOND_DEGREE, grm_spec, hist_summary
 from genofast.metrics.pairwise import (
+    BLOCK_D,
+    BLOCK_Q,
+    COLUMN_BLOCK_BYTES,
     Scan,
     ScanResult,
     balanced_mask,
@@ -149,10 +159,44 @@ def _aligned(c: Cohort, idx: np.ndarray, flip: np.ndarray) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
-def _load(c: CohortLike | None) -> Cohort | None:
-    if c is None or isinstance(c, Cohort):
-        return c
-    return read_plink(c)
+#: Random stream of each cohort's ``max_individuals`` subset: seed (``seed``, stream).
+SUBSET_STREAMS = {"real": 0, "synthetic": 1, "train": 2}
+
+
+def subset_rows(n: int, max_individuals: int | None, seed: int, stream: int) -> np.ndarray | None:
+    """Rows (sorted, file order) of the seeded random subset of ``max_individuals`` of ``n``
+    individuals that `evaluate` uses, or None when all ``n`` are kept."""
+    if max_individuals is None or n <= max_individuals:
+        return None
+    rng = np.random.default_rng([seed % 2**64, stream])  # SeedSequence takes no negative seed
+    return np.sort(rng.choice(n, size=max_individuals, replace=False))
+
+
+def _load(c: CohortLike, max_individuals: int | None, seed: int, stream: int,
+          ) -> tuple[Cohort, int, np.ndarray | None]:
+    """The cohort, its number of individuals in the file (or object) and the rows kept (None:
+    all, see `subset_rows`). A PLINK prefix is read as only the kept rows, so a cohort too big
+    to hold is never read whole."""
+    if max_individuals is None:
+        cohort = c if isinstance(c, Cohort) else read_plink(c)
+        return cohort, cohort.n_individuals, None
+    n = c.n_individuals if isinstance(c, Cohort) else len(read_fam(plink_paths(c)[2]))
+    rows = subset_rows(n, max_individuals, seed, stream)
+    if isinstance(c, Cohort):
+        return (c if rows is None else c.subset(samples=rows)), n, rows
+    return read_plink(c, samples=rows), n, rows
+
+
+def _follow_rows(values: Any, rows: np.ndarray | None, n_file: int, what: str) -> Any:
+    """Per-individual ``values`` (phenotype or covariates, one row per individual of the file)
+    at the kept ``rows`` of a subsampled cohort; unchanged when nothing was subsampled."""
+    if values is None or rows is None:
+        return values
+    arr = np.asarray(values)
+    if len(arr) != n_file:
+        raise ValueError(f"{what}: {len(arr)} rows, expected one per individual of the cohort "
+                         f"({n_file}) to select the rows kept by max_individuals")
+    return arr[rows]
 
 
 def parse_region(region: str | tuple | None) -> tuple[str, int, int] | None:
@@ -398,6 +442,99 @@ def _block(r: _Side, s: _Side, t: _Side | None, tt_cache: dict, ctx: _Ctx,
 
 
 # ---------------------------------------------------------------------------------------------
+# memory
+# ---------------------------------------------------------------------------------------------
+
+
+def memory_needed(sizes: Mapping[str, int], n_snps: int, families: Iterable[str], *,
+                  reference: bool, on_cpu: bool,
+                  gwas_cohorts: Iterable[str] = ("real", "synthetic")) -> int:
+    """Estimated peak bytes `evaluate` needs on its device once the packed cohorts are read.
+
+    ``sizes``: individuals per cohort ("real", "synthetic", "train"). With M = ``n_snps``:
+
+    * held for the whole run: int8 genotypes, M bytes per individual of every cohort and once
+      more per real individual with ``reference`` (the two halves are copies); on the CPU also
+      their 2-bit packed copies (M / 4 bytes per individual);
+    * plus the largest transient of one step (steps run one after the other), over the largest
+      cohort n it runs on:
+      GWAS (real and ``gwas_cohorts``): n x (4 x 8 x min(M, gwas.SNP_CHUNK) + M), four float64
+      SNP chunks (dosages, squares, missing mask, temporaries; 3.5 measured on the CPU) and a
+      copy of the genotypes of the individuals with a phenotype;
+      PCA (real, synthetic): n x 2 x 4 x min(M, pca.SNP_CHUNK), two float32 copies of a chunk;
+      distances: 4 M (q + d) + 16 q d with q, d the rows of a block (pairwise.BLOCK_Q, BLOCK_D),
+      float32 copies of both sides' rows and four float32 [q, d] blocks.
+    """
+    fam = set(families)
+    m = int(n_snps)
+    held = m * (sum(sizes.values()) + (sizes.get("real", 0) if reference else 0))
+    if on_cpu:
+        held += held // 4
+    transient = [0]
+    if "gwas" in fam:
+        n = max(sizes.get(c, 0) for c in {"real", *gwas_cohorts})
+        transient.append(n * (4 * 8 * min(m, gw.SNP_CHUNK) + m))
+    if "pca" in fam:
+        n = max(sizes.get("real", 0), sizes.get("synthetic", 0))
+        transient.append(n * 2 * 4 * min(m, pca_mod.SNP_CHUNK))
+    if fam & {"grm", "knn", "privacy"}:
+        n = max(sizes.values())
+        q, d = min(n, BLOCK_Q), min(n, BLOCK_D, max(1, COLUMN_BLOCK_BYTES // max(1, m)))
+        transient.append(4 * m * (q + d) + 16 * q * d)
+    return held + max(transient)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes available to `evaluate` on ``device``, None when unknown: MemAvailable of
+    /proc/meminfo on the CPU (Linux), free plus PyTorch-cached bytes on a CUDA device."""
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+        except RuntimeError:
+            return None
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_memory(sizes: Mapping[str, int], n_snps: int, families: set[str], reference: bool,
+                  gwas_cohorts: tuple[str, ...], device: torch.device) -> dict[str, int | None]:
+    """Raise a ValueError, with a ``max_individuals`` that fits, when `memory_needed` exceeds
+    `available_memory` (skipped when that is unknown); returns both numbers for the report."""
+    def need(cap: int | None) -> int:
+        capped = {c: n if cap is None else min(n, cap) for c, n in sizes.items()}
+        return memory_needed(capped, n_snps, families, reference=reference,
+                             on_cpu=device.type == "cpu", gwas_cohorts=gwas_cohorts)
+
+    needed, avail = need(None), available_memory(device)
+    if avail is None or needed <= avail:
+        return {"needed_bytes": needed, "available_bytes": avail}
+    lo, hi = 4, max(sizes.values())  # largest cap that fits (need grows with the cap)
+    if need(lo) > avail:
+        hint = "even 4 individuals per cohort do not fit; use fewer SNPs or another device"
+    else:
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if need(mid) <= avail else (lo, mid - 1)
+        digits = 10 ** max(0, len(str(lo)) - 2)  # two significant digits, rounded down
+        cap = max(4, lo // digits * digits)
+        hint = (f"pass --max-individuals {cap} (evaluate(..., max_individuals={cap})) to "
+                f"evaluate a seeded random subset of each larger cohort")
+    counts = ", ".join(f"{n:,} {c}" for c, n in sizes.items())
+    raise ValueError(f"evaluate needs about {needed / 2**30:.1f} GiB of {device.type} memory "
+                     f"({counts} individuals x {n_snps:,} SNPs unpacked to int8, plus working "
+                     f"space) but {avail / 2**30:.1f} GiB is available; {hint}")
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
 
@@ -418,6 +555,7 @@ def evaluate(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    max_individuals: int | None = None,
 ) -> dict[str, Any]:
     """Compare ``synthetic`` with ``real`` (held-out real people) and, for privacy, ``train``.
 
@@ -426,6 +564,10 @@ def evaluate(
     y, "train": y}``; ``covariates``: mapping cohort name -> [N, C] array for the GWAS.
     ``region``: ``"CHR:START-END"`` for the r^2 heat map (default: the first 300 SNPs).
     ``metrics``: subset of FAMILIES (default all); ``reference=False`` skips real vs real.
+    ``max_individuals``: a cohort with more individuals is reduced to a random subset of that
+    many (seeded by ``seed``, one stream per cohort, file order), read from disk as only those
+    rows; mapping phenotypes and covariates (one row per individual) follow the same rows.
+    Raises ValueError when the run will not fit in the device's memory (`memory_needed`).
 
     Returns a dict: the HEADLINE numbers at top level (None when skipped), every other number
     of the main block, ``reference`` (the same for real half A vs real half B), ``info``
@@ -443,10 +585,28 @@ def evaluate(
     cpu_timings: dict[str, float] = {}
     cpu_start = time.process_time()
 
-    cohorts = {"real": _load(real), "synthetic": _load(synthetic)}
+    if max_individuals is not None and max_individuals < 4:
+        raise ValueError(f"max_individuals must be at least 4, got {max_individuals}")
+    given = {"real": real, "synthetic": synthetic}
     if train is not None:
-        cohorts["train"] = _load(train)
-    else:
+        given["train"] = train
+    cohorts: dict[str, Cohort] = {}
+    n_file: dict[str, int] = {}
+    kept: dict[str, np.ndarray | None] = {}
+    for name, c in given.items():
+        cohorts[name], n_file[name], kept[name] = _load(c, max_individuals, seed,
+                                                         SUBSET_STREAMS[name])
+    subsampled = {n: [n_file[n], cohorts[n].n_individuals] for n in cohorts
+                  if kept[n] is not None}
+    for name, (n_in, n_used) in subsampled.items():
+        notes.append(f"{name}: a seeded random subset of {n_used:,} of its {n_in:,} individuals "
+                     f"was evaluated (max_individuals={max_individuals})")
+    if isinstance(pheno, Mapping):
+        pheno = {n: _follow_rows(v, kept.get(n), n_file.get(n, 0), f"pheno[{n!r}]")
+                 for n, v in pheno.items()}
+    covariates = {n: _follow_rows(v, kept.get(n), n_file.get(n, 0), f"covariates[{n!r}]")
+                  for n, v in (covariates or {}).items()}
+    if train is None:
         if families & {"privacy", "grm"}:
             notes.append("no training set (--train): privacy metrics and kinship_replay skipped")
         families -= set(TRAIN_FAMILIES)
@@ -477,6 +637,10 @@ def evaluate(
             region_idx = region_idx[:2000]
         if len(region_idx) < 2:
             notes.append(f"region {region}: fewer than 2 matched SNPs, no heat map")
+
+    memory = _check_memory({n: c.n_individuals for n, c in cohorts.items()}, n_snps, families,
+                           reference, ("real", "synthetic") if phenos["synthetic"] is not None
+                           else ("real",), dev)
 
     has_train_priv = train is not None and "privacy" in families
     n_steps = _count_steps(families, has_train_priv, phenos["real"] is not None, reference)
@@ -549,6 +713,8 @@ def evaluate(
         "n_real": cohorts["real"].n_individuals,
         "n_synthetic": cohorts["synthetic"].n_individuals,
         "n_train": cohorts["train"].n_individuals if "train" in cohorts else None,
+        "subsampled": subsampled,
+        "memory": memory,
         "n_snps_matched": n_snps,
         "snps_per_cohort": {n: c.n_snps for n, c in cohorts.items()},
         "unmatched_snps": match.unmatched,
