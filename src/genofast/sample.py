@@ -8,6 +8,15 @@ the run's training SNPs; with conditioning values, ``PREFIX.pheno`` (FID IID tra
 beside the `.fam` in the trait's own units. Conditions are either one set of values for everyone
 (``cond``) or a phenotype file whose rows condition the individuals one by one (``pheno``: the
 cohort has one individual per row, e.g. the trait values of a real cohort to mirror).
+
+Several processes (``torchrun --nproc_per_node K -m genofast.cli sample RUN -n N --out PREFIX``):
+every rank loads the model on its device (cuda:LOCAL_RANK, NCCL; the CPU, gloo) and samples batch
+k when k % K is its rank, into one fileset shared through `PlinkWriter` (``distributed=True``);
+rank 0 alone names the files, writes the `.pheno` and shows progress. The batch size is rounded
+down to a multiple of 4 (at least 4) so that no two ranks share a `.bed` byte; as rows are keyed
+by their index, the files are byte-identical to a single process's with the same seed (with a
+batch size that is a multiple of 4, as the default, each batch is the very one a single process
+samples). Ancestry PCs not given are drawn from the seed alone, so every rank draws the same ones.
 """
 
 from __future__ import annotations
@@ -18,12 +27,27 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from genofast.ancestry import ancestry_columns, fill_ancestry
 from genofast.io import PlinkWriter, write_pheno
 from genofast.io.pheno import read_pheno
 from genofast.io.tables import SampleTable, read_bim
 from genofast.train import encode_cond, encode_cond_table, load_weights
+
+
+def _join_ranks(device: str | None) -> tuple[torch.device, int, int]:
+    """This process's device, rank and world size. Under torchrun (WORLD_SIZE > 1) joins the
+    default process group as `Trainer` does: NCCL on cuda:LOCAL_RANK, gloo on the CPU."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dev, 0, 1
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev, dist.get_rank(), dist.get_world_size()
 
 
 def sample_cohort(
@@ -56,7 +80,8 @@ def sample_cohort(
     at time ``correct_t``; ``power``: the step grid t_i = 1 - (i / K) ** power
     (`CategoricalDiffusion.sample`; None: the model's defaults).
     ``calibrated``: apply the checkpoint's calibration when it has one (`genofast.calibrate`).
-    Returns a small summary dict."""
+    Under torchrun every rank calls this with the same arguments (module docstring).
+    Returns a small summary dict (the same on every rank)."""
     from tqdm.auto import tqdm
 
     if cond and pheno is not None:
@@ -85,7 +110,9 @@ def sample_cohort(
         if not power > 0:
             raise ValueError(f"--power must be > 0, got {power}")
         step_kw["power"] = power
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev, rank, world = _join_ranks(device)
+    if world > 1:  # whole bytes per rank: batches start on multiples of 4 individuals
+        batch_size = max(4, batch_size - batch_size % 4)
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets,
                                calibrated=calibrated)
     if (correct, correct_t, power) != (None,) * 3 and meta["train"]["model"] != "diffusion":
@@ -108,9 +135,9 @@ def sample_cohort(
         drawn = [k for k in ancestry_columns(specs) if np.isnan(given[:, k]).any()]
         rows, row = torch.from_numpy(fill_ancestry(given, specs, run_dir, seed)).to(dev), None
     samples = SampleTable.from_iids([f"syn{i}" for i in range(n)])
-    with PlinkWriter(out, snps, n, samples=samples) as writer:
-        bar = tqdm(total=n, disable=not progress, unit="ind", dynamic_ncols=True)
-        for start in range(0, n, batch_size):
+    with PlinkWriter(out, snps, n, samples=samples, distributed=world > 1) as writer:
+        bar = tqdm(total=n, disable=not progress or rank != 0, unit="ind", dynamic_ncols=True)
+        for start in range(rank * batch_size, n, world * batch_size):  # batch k: rank k % world
             b = min(batch_size, n - start)
             c = None if row is None else row.expand(b, -1)
             if rows is not None:
@@ -119,11 +146,10 @@ def sample_cohort(
                 x = model.sample(b, c, **step_kw, guidance=guidance, seed=seed,
                                  row_offset=start)
             writer.write(start, x)
-            bar.update(b)
+            bar.update(min(n, start + world * batch_size) - start)  # the round, all ranks
         bar.close()
-    pheno_path = None
-    if cond or table is not None or drawn:
-        pheno_path = Path(os.fspath(out) + ".pheno")
+    pheno_path = Path(os.fspath(out) + ".pheno") if cond or table is not None or drawn else None
+    if pheno_path is not None and rank == 0:  # one process writes it
         names, values = [], np.empty((n, 0), dtype=object)
         if cond:
             names = [s["name"] for s in specs if s["name"] in cond]

@@ -8,6 +8,13 @@ back), so resident memory stays bounded whatever the number of individuals. Rele
 refaults, so a smaller budget trades write speed for memory. Only ``close()`` gives the files
 their final names (`.bim`, `.fam`, then `.bed` last), so a fileset that looks complete is
 complete; an exception inside ``with`` removes the temporaries.
+
+Several processes (``distributed=True``, e.g. the ranks of ``torchrun``) can fill one fileset:
+rank 0 creates the temporary `.bed` at full size and broadcasts its name, every rank maps it and
+writes its own batches, and ``close()`` is collective: the ranks agree that every row was written
+exactly once and that none failed, then rank 0 alone gives the files their final names. Batches
+must then start (and end, but at the last row) on a multiple of 4 individuals, so no two ranks
+share a byte. The ranks must see one coherent copy of the file (one machine's page cache).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from genofast.io.plink import BED_MAGIC, HEADER_BYTES, MODE_SNP_MAJOR, Cohort, plink_paths
 from genofast.io.tables import PathLike, SampleTable, SnpTable, write_bim, write_fam
@@ -76,6 +84,15 @@ class PlinkWriter:
     only when every row was written exactly once. ``flush_bytes`` bounds the file pages kept
     mapped in this process (see the module docstring). One writer per fileset and process: the
     temporary name is private to it.
+
+    ``distributed=True`` (every rank of the initialised default ``torch.distributed`` process
+    group constructs it with the same arguments; with no group or one process it is the plain
+    writer): one fileset shared by the ranks. Each rank writes whole batches aligned to 4 rows,
+    and every rank must reach ``close()`` or ``abort()`` (``with`` does), which are collective:
+    ``close()`` returns on every rank once the fileset has its final names, and raises on every
+    rank when a rank aborted or a row is missing or written twice; the temporaries are then
+    removed. ``rows_written`` and ``missing_rows()`` count this process's rows. With NCCL each
+    rank's CUDA device must be set (``torch.cuda.set_device``).
     """
 
     def __init__(
@@ -87,6 +104,7 @@ class PlinkWriter:
         samples: SampleTable | None = None,
         *,
         flush_bytes: int = _DEFAULT_FLUSH_BYTES,
+        distributed: bool = False,
     ) -> None:
         n_individuals = int(n_individuals)
         if n_individuals < 0:
@@ -108,8 +126,12 @@ class PlinkWriter:
         parent = self.paths[0].parent
         if not parent.is_dir():
             raise FileNotFoundError(f"PlinkWriter: output folder does not exist: {parent}")
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self.temp_paths = tuple(p.with_name(f"{p.name}.{token}.tmp") for p in self.paths)
+        self.rank, self.world = 0, 1
+        if distributed and dist.is_available() and dist.is_initialized():
+            self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        self._owner = self.rank == 0  # the process that created, and removes, the temporaries
+        self._agreed = False  # distributed: the ranks have reduced their final status
+        self._set_temp_paths(f"{os.getpid()}-{secrets.token_hex(4)}")
 
         self._written = np.zeros(n_individuals, dtype=bool)
         self._row_bytes = n_packed_bytes(n_individuals)
@@ -120,20 +142,62 @@ class PlinkWriter:
         self._map: mmap.mmap | None = None
         self._body: np.ndarray | None = None
 
-        size = HEADER_BYTES + self.n_snps * self._row_bytes
-        self._file = open(self.temp_paths[0], "w+b")  # noqa: SIM115 - owned until close/abort
+        if self.world > 1:
+            self._open_shared()
+            return
         try:
-            self._file.write(BED_MAGIC + bytes([MODE_SNP_MAJOR]))
-            self._file.truncate(size)  # sparse: unwritten bytes read as 0
-            self._file.flush()
-            if size > HEADER_BYTES:
-                self._map = mmap.mmap(self._file.fileno(), size)
-                self._body = np.frombuffer(
-                    self._map, dtype=np.uint8, count=size - HEADER_BYTES, offset=HEADER_BYTES
-                ).reshape(self.n_snps, self._row_bytes)
+            self._open(create=True)
         except BaseException:
             self.abort()
             raise
+
+    def _set_temp_paths(self, token: str) -> None:
+        self.temp_paths = tuple(p.with_name(f"{p.name}.{token}.tmp") for p in self.paths)
+
+    def _open(self, create: bool) -> None:
+        """Open the temporary `.bed` (``create``: write the header, size it) and map its body."""
+        size = HEADER_BYTES + self.n_snps * self._row_bytes
+        # owned until close/abort
+        self._file = open(self.temp_paths[0], "w+b" if create else "r+b")  # noqa: SIM115
+        if create:
+            self._file.write(BED_MAGIC + bytes([MODE_SNP_MAJOR]))
+            self._file.truncate(size)  # sparse: unwritten bytes read as 0
+            self._file.flush()
+        if size > HEADER_BYTES:
+            self._map = mmap.mmap(self._file.fileno(), size)
+            self._body = np.frombuffer(
+                self._map, dtype=np.uint8, count=size - HEADER_BYTES, offset=HEADER_BYTES
+            ).reshape(self.n_snps, self._row_bytes)
+
+    def _open_shared(self) -> None:
+        """Distributed: rank 0 creates the temporary `.bed` and broadcasts its name (or its
+        error), the other ranks open it, and all agree that every rank has it mapped."""
+        box: list[Any] = [self.temp_paths, None]
+        err: BaseException | None = None
+        if self._owner:
+            try:
+                self._open(create=True)
+            except BaseException as e:
+                self._drop()
+                err, box[1] = e, f"{type(e).__name__}: {e}"
+        dist.broadcast_object_list(box, src=0)
+        if err is not None:
+            raise err
+        if box[1] is not None:
+            raise ValueError(f"PlinkWriter: rank 0 could not create {self.paths[0]}: {box[1]}")
+        self.temp_paths = tuple(box[0])
+        if not self._owner:
+            try:
+                self._open(create=False)
+            except BaseException as e:
+                err = e
+        (failed,) = self._all_sum([err is not None])
+        if failed:
+            self._drop()
+            self._all_sum([0])  # no rank leaves before rank 0 has removed the temporaries
+            if err is not None:
+                raise err
+            raise ValueError(f"PlinkWriter: {failed} rank(s) could not open {self.temp_paths[0]}")
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -159,6 +223,10 @@ class PlinkWriter:
                              f"{self.n_individuals} individuals of this file")
         if b == 0:
             return
+        if self.world > 1 and (start % 4 or ((start + b) % 4 and start + b != self.n_individuals)):
+            raise ValueError(f"PlinkWriter.write: rows {start}..{start + b - 1}: with several "
+                             f"processes a batch must start and end on a multiple of 4 rows (or "
+                             f"end at the last row), so that no two processes share a byte")
         dup = np.flatnonzero(self._written[start:start + b])
         if len(dup):
             raise ValueError(f"PlinkWriter.write: {len(dup)} rows already written, the first is "
@@ -267,10 +335,32 @@ class PlinkWriter:
             self._file.close()
             self._file = None
 
+    def _finalise(self) -> None:
+        """Sync the `.bed`, write `.bim`/`.fam`, and rename the fileset (`.bed` last)."""
+        if self._map is not None:
+            self._map.flush()
+        assert self._file is not None
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._release()
+        bed_tmp, bim_tmp, fam_tmp = self.temp_paths
+        write_bim(bim_tmp, self.snps)
+        write_fam(fam_tmp, self.samples)
+        bed, bim, fam = self.paths
+        # an older .bed must not pair with the new .bim/.fam while we rename
+        bed.unlink(missing_ok=True)
+        os.replace(bim_tmp, bim)
+        os.replace(fam_tmp, fam)
+        os.replace(bed_tmp, bed)
+
     def close(self) -> None:
         """Check every row was written, write `.bim`/`.fam`, and rename the fileset to its final
-        names (`.bed` last). On any failure the temporaries are removed and the error re-raised."""
+        names (`.bed` last). On any failure the temporaries are removed and the error re-raised.
+        Distributed: collective, see the class docstring."""
         if self._closed:
+            return
+        if self.world > 1:
+            self._close_shared()
             return
         try:
             missing = self.missing_rows()
@@ -279,32 +369,81 @@ class PlinkWriter:
                     f"PlinkWriter: {len(missing)} of {self.n_individuals} rows were never "
                     f"written, the first is row {int(missing[0])}; {self.paths[0]} not created"
                 )
-            if self._map is not None:
-                self._map.flush()
-            assert self._file is not None
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._release()
-            bed_tmp, bim_tmp, fam_tmp = self.temp_paths
-            write_bim(bim_tmp, self.snps)
-            write_fam(fam_tmp, self.samples)
-            bed, bim, fam = self.paths
-            # an older .bed must not pair with the new .bim/.fam while we rename
-            bed.unlink(missing_ok=True)
-            os.replace(bim_tmp, bim)
-            os.replace(fam_tmp, fam)
-            os.replace(bed_tmp, bed)
+            self._finalise()
             self._closed = True
         except BaseException:
             self.abort()
             raise
 
-    def abort(self) -> None:
-        """Drop the fileset: release the map and delete the temporaries. Idempotent."""
-        self._release()
-        for p in self.temp_paths:
-            Path(p).unlink(missing_ok=True)
+    def _close_shared(self) -> None:
+        """Distributed close: every rank syncs its pages, the ranks agree that none failed and
+        that every row was written once, rank 0 finalises, and a last reduction tells every rank
+        how that went (so that none exits, and has torchrun stop the others, before rank 0 is
+        done)."""
+        err: BaseException | None = None
+        try:
+            if self._map is not None:
+                self._map.flush()
+            if not self._owner:
+                self._release()
+        except BaseException as e:  # still take part in the reductions below
+            err = e
+        (failed,) = self._all_sum([err is not None])
+        self._agreed = True
+        problem = f"{failed} of {self.world} processes failed" if failed else None
+        if problem is None:
+            cover = self._all_sum_array(self._written.astype(np.uint8))  # writers of each row
+            bad = np.flatnonzero(cover != 1)
+            if len(bad):
+                problem = (f"{len(bad)} of {self.n_individuals} rows were not written exactly "
+                           f"once by the {self.world} processes, the first is row {int(bad[0])}")
+        if problem is None and self._owner:
+            try:
+                self._finalise()
+            except BaseException as e:
+                err = e
+        if problem is not None or err is not None:
+            self._drop()
+        (failed,) = self._all_sum([err is not None])
+        if err is not None:
+            raise err
+        if problem is None and failed:
+            problem = "rank 0 could not finish it"
+        if problem is not None:
+            raise ValueError(f"PlinkWriter: {problem}; {self.paths[0]} not created")
         self._closed = True
+
+    def _drop(self) -> None:
+        """Release the map and, in the process that created them, delete the temporaries."""
+        self._release()
+        if self._owner:
+            for p in self.temp_paths:
+                Path(p).unlink(missing_ok=True)
+        self._closed = True
+
+    def abort(self) -> None:
+        """Drop the fileset: release the map and delete the temporaries. Idempotent.
+        Distributed: collective (tells the ranks in ``close()`` that this one failed)."""
+        try:
+            if self.world > 1 and not self._closed and not self._agreed:
+                self._agreed = True
+                self._all_sum([1])  # the ranks in close() learn that this one failed
+                self._drop()
+                self._all_sum([0])  # and leave once rank 0 has removed the temporaries
+        finally:
+            self._drop()
+
+    def _all_sum(self, values: list[int]) -> list[int]:
+        """Sum small integers over the ranks."""
+        return [int(v) for v in self._all_sum_array(np.array(values, dtype=np.int64))]
+
+    def _all_sum_array(self, values: np.ndarray) -> np.ndarray:
+        """Sum a numpy array over the ranks (on the current CUDA device under NCCL)."""
+        dev = (torch.device("cuda", torch.cuda.current_device())
+               if dist.get_backend() == "nccl" else torch.device("cpu"))
+        t = torch.from_numpy(values).to(dev)
+        dist.all_reduce(t)
+        return t.cpu().numpy()
 
     def __enter__(self) -> PlinkWriter:
         return self
@@ -318,7 +457,7 @@ class PlinkWriter:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             try:
-                self.abort()
+                self._drop()  # local: no collective from the garbage collector
             except Exception:
                 pass
 
