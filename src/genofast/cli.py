@@ -101,7 +101,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5, help="k of the k-NN metrics (default: 5)")
     p.add_argument("--ld-window", type=int, default=100,
                    help="LD window in SNPs (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the real-vs-real split")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the real-vs-real split and of --max-individuals' subsets")
+    p.add_argument("--max-individuals", type=int, metavar="N",
+                   help="evaluate a seeded random subset of N individuals of every larger "
+                   "cohort, read from disk as only those rows (for cohorts too big to unpack)")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_evaluate)
@@ -116,7 +120,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.real, args.synthetic, args.train, pheno=args.pheno,
                       pheno_name=args.pheno_name, region=args.region, metrics=metrics,
                       reference=not args.no_reference, k=args.k, ld_window=args.ld_window,
-                      seed=args.seed, device=args.device, progress=not args.quiet)
+                      seed=args.seed, device=args.device, progress=not args.quiet,
+                      max_individuals=args.max_individuals)
     jpath, hpath = write_report(result, args.out)
     print(format_table(result))
     print(f"wrote {jpath} and {hpath}")
@@ -440,10 +445,14 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         help="stream a synthetic cohort from a trained run to PLINK files",
         description="Sample N individuals from RUN_DIR's best checkpoint (EMA weights) in "
         "batches written straight into PREFIX.bed/.bim/.fam at constant memory; the same seed "
-        "gives the same cohort whatever the batch size.",
+        "gives the same cohort whatever the batch size. Several GPUs: torchrun "
+        "--nproc_per_node K -m genofast.cli sample RUN_DIR -n N --out PREFIX; every process "
+        "samples its share of the batches into the same files, byte-identical to one process.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by genofast train")
-    p.add_argument("--n", type=int, help="individuals to sample (default with --pheno: its rows)")
+    p.add_argument("-n", "--n", type=int,
+                   help="individuals to sample (default with --pheno: its rows); under torchrun "
+                   "write -n N: torchrun's own parser takes --n for an ambiguous abbreviation")
     p.add_argument("--out", required=True, metavar="PREFIX", help="output PLINK prefix")
     p.add_argument("--cond", action="append", metavar="NAME=VALUE", default=[],
                    help="condition on a trait value (repeat for several)")
@@ -466,6 +475,10 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_sample(args: argparse.Namespace) -> int:
+    import os
+
+    import torch.distributed as dist
+
     from genofast.sample import sample_cohort
 
     cond = {}
@@ -476,13 +489,19 @@ def _run_sample(args: argparse.Namespace) -> int:
         cond[name.strip()] = value.strip()
     if args.n is None and args.pheno is None:
         raise ValueError("--n is required (or --pheno FILE, one individual per row)")
-    summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None, pheno=args.pheno,
-                            model_sets=args.set or None, guidance=args.guidance,
-                            steps=args.steps, correct=args.correct,
-                            correct_t=args.correct_t, power=args.power, seed=args.seed,
-                            batch_size=args.batch_size, checkpoint=args.checkpoint,
-                            calibrated=not args.no_calibration,
-                            device=args.device, progress=not args.quiet)
+    try:  # under torchrun every rank samples its batches into the one fileset
+        summary = sample_cohort(args.run_dir, args.n, args.out, cond=cond or None,
+                                pheno=args.pheno, model_sets=args.set or None,
+                                guidance=args.guidance, steps=args.steps, correct=args.correct,
+                                correct_t=args.correct_t, power=args.power, seed=args.seed,
+                                batch_size=args.batch_size, checkpoint=args.checkpoint,
+                                calibrated=not args.no_calibration,
+                                device=args.device, progress=not args.quiet)
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if os.environ.get("RANK", "0") != "0":  # rank 0 reports for all
+        return 0
     print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"
           + (f" and {summary['pheno']}" if summary["pheno"] else "")
           + (", calibrated sampler" if summary["calibrated"] else ""))
