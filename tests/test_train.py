@@ -16,6 +16,8 @@ from genofast.io import read_pheno
 from genofast.train import (
     TrainConfig,
     Trainer,
+    encode_cond,
+    encode_cond_table,
     load_weights,
     parse_sets,
     resolve_settings,
@@ -412,3 +414,27 @@ def test_metric_kernels_leave_torch_thread_count_alone() -> None:
                           timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["1"]
+
+
+def test_encode_cond_row_and_table_agree(tmp_path: Path) -> None:
+    """--cond values and a --pheno table encode alike (continuous standardised, binary 0/1,
+    categorical level index, missing NaN) and reject the same bad values."""
+    specs = [{"name": "height", "kind": "continuous", "mean": 170.0, "sd": 10.0},
+             {"name": "case", "kind": "binary"},
+             {"name": "breed", "kind": "categorical", "levels": ["HOL", "JER"]}]
+    path = tmp_path / "t.pheno"
+    path.write_text("FID IID height case breed\na a 185 1 JER\nb b NA 0 HOL\n")
+    table = encode_cond_table(specs, read_pheno(path))
+    np.testing.assert_array_equal(table, np.array([[1.5, 1, 1], [np.nan, 0, 0]], np.float32))
+    np.testing.assert_array_equal(
+        encode_cond(specs, {"height": "185", "case": "1", "breed": "JER"}), table[0])
+    np.testing.assert_array_equal(encode_cond(specs, {"case": "0"}), [np.nan, 0, np.nan])
+    for bad, match in (({"case": "2"}, "binary"), ({"breed": "ANG"}, "unknown level"),
+                       ({"height": "tall"}, "expected a number"), ({"breed": ""}, "no value"),
+                       ({"weight": "3"}, "unknown trait")):
+        with pytest.raises(ValueError, match=match):
+            encode_cond(specs, bad)
+    for body, match in (("case\na a 2\n", "binary"), ("breed\na a ANG\n", "unknown level")):
+        path.write_text("FID IID " + body)
+        with pytest.raises(ValueError, match=match):
+            encode_cond_table(specs, read_pheno(path))

@@ -296,6 +296,28 @@ def traits_from_pheno(path: str | os.PathLike, names: list[str], samples: Sample
     return specs, np.stack(cols, 1).astype(np.float32)
 
 
+def _encode_column(s: dict[str, Any], col: np.ndarray, where: str) -> np.ndarray:
+    """One trait's values -> model cond column float32 [N]: level index (categorical, level
+    names, "" missing), 0/1 (binary) or standardised with the run's stats (continuous); NaN =
+    missing. ``where`` names the source in errors (``--cond height``)."""
+    if s["kind"] == "categorical":
+        col = col.astype(str)
+        bad = sorted(set(col[col != ""]) - set(s["levels"]))
+        if bad:
+            raise ValueError(f"{where}: unknown level(s) {bad[:5]}; levels: "
+                             f"{', '.join(s['levels'])}")
+        index = {v: i for i, v in enumerate(s["levels"])}
+        return np.array([index.get(v, np.nan) for v in col], np.float32)
+    if col.dtype.kind in "US":
+        raise ValueError(f"{where}: expected numbers")
+    col = col.astype(np.float64)
+    if s["kind"] == "binary":
+        if not np.isin(col[np.isfinite(col)], (0.0, 1.0)).all():
+            raise ValueError(f"{where}: a binary trait takes 0 or 1")
+        return col.astype(np.float32)
+    return ((col - s["mean"]) / s["sd"]).astype(np.float32)
+
+
 def encode_cond(specs: list[dict[str, Any]], values: dict[str, str]) -> np.ndarray:
     """``{"height": "1.8"}`` (raw units / 0-1 / level names) -> one model cond row [K]
     (continuous standardised with the run's stats; traits not given are NaN = missing)."""
@@ -308,19 +330,15 @@ def encode_cond(specs: list[dict[str, Any]], values: dict[str, str]) -> np.ndarr
         if s["name"] not in values:
             continue
         raw = values[s["name"]]
-        if s["kind"] == "categorical":
-            if raw not in s["levels"]:
-                raise ValueError(f"--cond {s['name']}: unknown level {raw!r}; levels: "
-                                 f"{', '.join(s['levels'])}")
-            row[k] = s["levels"].index(raw)
-            continue
-        try:
-            v = float(raw)
-        except ValueError:
-            raise ValueError(f"--cond {s['name']}={raw!r}: expected a number") from None
-        if s["kind"] == "binary" and v not in (0.0, 1.0):
-            raise ValueError(f"--cond {s['name']}: a binary trait takes 0 or 1")
-        row[k] = (v - s["mean"]) / s["sd"] if s["kind"] == "continuous" else v
+        if raw == "":
+            raise ValueError(f"--cond {s['name']}=: no value given")
+        col = np.array([raw])
+        if s["kind"] != "categorical":
+            try:
+                col = np.array([float(raw)])
+            except ValueError:
+                raise ValueError(f"--cond {s['name']}={raw!r}: expected a number") from None
+        row[k] = _encode_column(s, col, f"--cond {s['name']}")[0]
     return row
 
 
@@ -334,27 +352,8 @@ def encode_cond_table(specs: list[dict[str, Any]], pheno: Any) -> np.ndarray:
         raise ValueError(f"--pheno: none of the run's traits "
                          f"({', '.join(s['name'] for s in specs) or 'none'}) is a column")
     for k, s in enumerate(specs):
-        if s["name"] not in have:
-            continue
-        col = pheno.column(s["name"])
-        if s["kind"] == "categorical":
-            col = col.astype(str)
-            bad = sorted(set(col[(col != "")]) - set(s["levels"]))
-            if bad:
-                raise ValueError(f"--pheno {s['name']}: unknown level(s) {bad[:5]}; levels: "
-                                 f"{', '.join(s['levels'])}")
-            index = {v: i for i, v in enumerate(s["levels"])}
-            out[:, k] = [index.get(v, np.nan) for v in col]
-            continue
-        if col.dtype.kind in "US":
-            raise ValueError(f"--pheno {s['name']}: expected numbers")
-        if s["kind"] == "binary":
-            v = col[np.isfinite(col)]
-            if not np.isin(v, (0.0, 1.0)).all():
-                raise ValueError(f"--pheno {s['name']}: a binary trait takes 0 or 1")
-            out[:, k] = col
-        else:
-            out[:, k] = (col - s["mean"]) / s["sd"]
+        if s["name"] in have:
+            out[:, k] = _encode_column(s, pheno.column(s["name"]), f"--pheno {s['name']}")
     return out
 
 
