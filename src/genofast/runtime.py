@@ -1,14 +1,15 @@
 """Process settings the `genofast` command makes for itself (not the library: they are global).
 
-`keep_freed_memory`: glibc's malloc serves every block above its mmap threshold (128 KiB, rising
-to at most 32 MiB as big blocks are freed) with a fresh mmap and gives it back with munmap on free.
-A sampling step allocates and frees tensors of batch x SNPs x 3 floats (50 MB at 1,024 x 4,053),
-so every step paid a munmap and then a page fault per 4 KiB page to map and zero the memory again.
-On the 2-vCPU development VM that was 40% of `genofast sample`'s CPU time in the kernel (1,024
-individuals, 20 steps: 88.6 s wall, 65 s system, against 48.9 s and 1.9 s kept; bench/RESULTS.md).
-Raising the mmap threshold to 1 GiB and the trim threshold to 2 GiB lets freed blocks stay in the
-heap for the next step. The cost: memory freed inside the process is reused, not returned to the
-system before exit, which suits a command that runs one job and ends.
+`keep_freed_memory`: glibc's malloc serves every block above its mmap threshold (128 KiB, rising to
+at most 32 MiB as big blocks are freed) with a fresh mmap and gives it back with munmap on free. A
+sampling step allocates and frees tensors of batch x SNPs x 3 floats (50 MB at 1,024 x 4,053), so
+every step paid a munmap and then a page fault per 4 KiB page to map and zero the memory again. On
+the 2-vCPU development VM that was 42% of `genofast sample`'s CPU time, spent in the kernel (1,024
+x 4,053 SNPs, 10 steps: 50.7 s wall and 37.8 s system CPU, against 28.6 s and 3.0 s with the blocks
+kept; `bench/bench_sample.py`, bench/RESULTS.md). Raising the mmap threshold to 1 GiB and the trim
+threshold to 2 GiB lets freed blocks stay in the heap for the next step. The cost: memory freed
+inside the process is reused, not returned to the system before exit, which suits a command that
+runs one job and ends.
 """
 
 from __future__ import annotations
