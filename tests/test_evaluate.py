@@ -305,3 +305,37 @@ def test_memory_check_suggests_max_individuals(tmp_path, monkeypatch, capsys) ->
     monkeypatch.setattr(ev, "available_memory", lambda device: None)  # unknown: no check
     assert evaluate(cohorts["real"], cohorts["synthetic"], metrics=["frequency"],
                     **kw)["info"]["memory"]["available_bytes"] is None
+
+
+def test_cgroup_headroom_counts_container_limits(tmp_path, monkeypatch) -> None:
+    """A control-group limit (v2 on the job's folder, v1 on a parent) bounds the memory
+    evaluate may use: limit minus (usage - inactive file cache), the tightest over ancestors."""
+    import importlib
+
+    ev = importlib.import_module("genofast.metrics.evaluate")
+    root = tmp_path / "cg"
+    job = root / "slurm" / "job_7"
+    job.mkdir(parents=True)
+    (job / "memory.max").write_text(f"{8 << 30}\n")
+    (job / "memory.current").write_text(f"{3 << 30}\n")
+    (job / "memory.stat").write_text(f"anon 1\ninactive_file {1 << 30}\nactive_file 5\n")
+    (root / "slurm" / "memory.max").write_text("max\n")  # the parent sets no limit
+    (root / "slurm" / "memory.current").write_text("1\n")
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/slurm/job_7\n")
+    monkeypatch.setattr(ev, "PROC_CGROUP", str(proc))
+    monkeypatch.setattr(ev, "CGROUP_ROOT", str(root))
+    assert ev.cgroup_headroom() == (8 << 30) - (2 << 30)
+    assert ev.available_memory(torch.device("cpu")) <= 6 << 30
+    # v1: the limit sits on the parent, tighter than the child's "unlimited"
+    v1 = root / "memory" / "docker" / "abc"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{1 << 30}\n")
+    (v1.parent / "memory.limit_in_bytes").write_text(f"{4 << 30}\n")
+    (v1.parent / "memory.usage_in_bytes").write_text(f"{3 << 30}\n")
+    (v1.parent / "memory.stat").write_text(f"total_inactive_file {1 << 29}\n")
+    proc.write_text("4:memory:/docker/abc\n0::/\n")
+    assert ev.cgroup_headroom() == (4 << 30) - (3 << 30) + (1 << 29)
+    proc.write_text("0::/\n")  # no limit anywhere (no memory.max at the root)
+    assert ev.cgroup_headroom() is None

@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -484,9 +485,72 @@ def memory_needed(sizes: Mapping[str, int], n_snps: int, families: Iterable[str]
     return held + max(transient)
 
 
+#: Where the process's control groups are described and mounted (tests point them elsewhere).
+PROC_CGROUP = "/proc/self/cgroup"
+CGROUP_ROOT = "/sys/fs/cgroup"
+_NO_LIMIT = 1 << 60  # cgroup v1 writes "unlimited" as a number near 2**63
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max" (v2): no limit
+
+
+def _stat_value(path: Path, key: str) -> int:
+    """One counter of a cgroup's memory.stat (0 when absent)."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cgroup_headroom() -> int | None:
+    """Bytes this process may still use under its memory control group and every ancestor that
+    sets a limit (a container's or a SLURM job's; Linux cgroup v2 or v1), None when none does.
+    Usage counts the working set: usage minus inactive file cache, which the kernel reclaims
+    before it kills anyone (as `docker stats` and the kubelet count)."""
+    try:
+        lines = Path(PROC_CGROUP).read_text().splitlines()
+    except OSError:
+        return None
+    places = []  # (folder, limit file, usage file, inactive-file key of memory.stat)
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        rel = path.strip("/")
+        if controllers == "":  # v2 (unified hierarchy)
+            places.append((Path(CGROUP_ROOT) / rel, "memory.max", "memory.current",
+                           "inactive_file"))
+        elif "memory" in controllers.split(","):  # v1 memory controller
+            places.append((Path(CGROUP_ROOT) / "memory" / rel, "memory.limit_in_bytes",
+                           "memory.usage_in_bytes", "total_inactive_file"))
+    best: int | None = None
+    for folder, limit_file, usage_file, inactive in places:
+        root = Path(CGROUP_ROOT) if limit_file == "memory.max" else Path(CGROUP_ROOT) / "memory"
+        while True:
+            limit = _read_int(folder / limit_file)
+            usage = _read_int(folder / usage_file)
+            if limit is not None and limit < _NO_LIMIT and usage is not None:
+                used = usage - _stat_value(folder / "memory.stat", inactive)
+                room = max(0, limit - max(0, used))
+                best = room if best is None else min(best, room)
+            if folder == root or root not in folder.parents:
+                break
+            folder = folder.parent
+    return best
+
+
 def available_memory(device: torch.device) -> int | None:
-    """Bytes available to `evaluate` on ``device``, None when unknown: MemAvailable of
-    /proc/meminfo on the CPU (Linux), free plus PyTorch-cached bytes on a CUDA device."""
+    """Bytes available to `evaluate` on ``device``, None when unknown: on the CPU (Linux) the
+    smaller of /proc/meminfo's MemAvailable and the control groups' headroom
+    (`cgroup_headroom`), so a container or batch-job limit counts; on a CUDA device free plus
+    PyTorch-cached bytes."""
     if device.type == "cuda":
         try:
             free, _ = torch.cuda.mem_get_info(device)
@@ -495,14 +559,19 @@ def available_memory(device: torch.device) -> int | None:
         return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
     if device.type != "cpu":
         return None
+    avail = None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # kB
+                    avail = int(line.split()[1]) * 1024  # kB
+                    break
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        avail = None
+    room = cgroup_headroom()
+    if avail is None or room is None:
+        return room if avail is None else avail
+    return min(avail, room)
 
 
 def _check_memory(sizes: Mapping[str, int], n_snps: int, families: set[str], reference: bool,
