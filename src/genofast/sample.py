@@ -10,13 +10,14 @@ beside the `.fam` in the trait's own units. Conditions are either one set of val
 cohort has one individual per row, e.g. the trait values of a real cohort to mirror).
 
 Several processes (``torchrun --nproc_per_node K -m genofast.cli sample RUN -n N --out PREFIX``):
-every rank loads the model on its device (cuda:LOCAL_RANK, NCCL; the CPU, gloo) and samples batch
-k when k % K is its rank, into one fileset shared through `PlinkWriter` (``distributed=True``);
-rank 0 alone names the files, writes the `.pheno` and shows progress. The batch size is rounded
-down to a multiple of 4 (at least 4) so that no two ranks share a `.bed` byte; as rows are keyed
-by their index, the files are byte-identical to a single process's with the same seed (with a
-batch size that is a multiple of 4, as the default, each batch is the very one a single process
-samples). Ancestry PCs not given are drawn from the seed alone, so every rank draws the same ones.
+every rank joins the process group (`genofast.train.join_ranks`: cuda:LOCAL_RANK with NCCL, the CPU
+with gloo), loads the model and samples batch k when k % K is its rank, into one fileset shared
+through `PlinkWriter` (``distributed=True``); rank 0 alone names the files, writes the `.pheno` and
+shows progress. The batch size is rounded down to a multiple of 4 (at least 4) so that no two ranks
+share a `.bed` byte; as rows are keyed by their index, the files are byte-identical to a single
+process's with the same seed (with a batch size that is a multiple of 4, as the default, each batch
+is the very one a single process samples). Ancestry PCs not given are drawn from the seed alone, so
+every rank draws the same ones.
 """
 
 from __future__ import annotations
@@ -27,27 +28,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from genofast.ancestry import ancestry_columns, fill_ancestry
 from genofast.io import PlinkWriter, write_pheno
 from genofast.io.pheno import read_pheno
 from genofast.io.tables import SampleTable, read_bim
-from genofast.train import encode_cond, encode_cond_table, load_weights
-
-
-def _join_ranks(device: str | None) -> tuple[torch.device, int, int]:
-    """This process's device, rank and world size. Under torchrun (WORLD_SIZE > 1) joins the
-    default process group as `Trainer` does: NCCL on cuda:LOCAL_RANK, gloo on the CPU."""
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return dev, 0, 1
-    if dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return dev, dist.get_rank(), dist.get_world_size()
+from genofast.train import encode_cond, encode_cond_table, join_ranks, load_weights
 
 
 def sample_cohort(
@@ -110,7 +96,7 @@ def sample_cohort(
         if not power > 0:
             raise ValueError(f"--power must be > 0, got {power}")
         step_kw["power"] = power
-    dev, rank, world = _join_ranks(device)
+    dev, rank, world = join_ranks(device)
     if world > 1:  # whole bytes per rank: batches start on multiples of 4 individuals
         batch_size = max(4, batch_size - batch_size % 4)
     model, meta = load_weights(run_dir, checkpoint, ema=True, device=dev, model_sets=model_sets,

@@ -427,6 +427,21 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
     return model.to(device).eval(), meta
 
 
+def join_ranks(device: str | None = None) -> tuple[torch.device, int, int]:
+    """This process's device, rank and world size. Under torchrun (WORLD_SIZE > 1) it joins the
+    default process group: NCCL on cuda:LOCAL_RANK, gloo on the CPU. Training and sampling both
+    start here."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return dev, 0, 1
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev, dist.get_rank(), dist.get_world_size()
+
+
 # --- the trainer ----------------------------------------------------------------------------------
 
 
@@ -493,15 +508,7 @@ class Trainer:
             self.meta = {"train": dataclasses.asdict(cfg), "backbone": dataclasses.asdict(bcfg),
                          "model": mcfg, "fitted": {}, "traits": [], "bfile": os.fspath(bfile)}
         cfg = self.cfg
-        self.dev = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.world, self.rank = 1, 0
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.dev.type == "cuda" else "gloo")
-            self.world, self.rank = dist.get_world_size(), dist.get_rank()
-            if self.dev.type == "cuda":
-                self.dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-                torch.cuda.set_device(self.dev)
+        self.dev, self.rank, self.world = join_ranks(cfg.device)
         self.main = self.rank == 0
         self.progress = progress and self.main
 
