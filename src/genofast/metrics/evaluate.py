@@ -520,29 +520,26 @@ def cgroup_headroom() -> int | None:
         lines = Path(PROC_CGROUP).read_text().splitlines()
     except OSError:
         return None
-    places = []  # (folder, limit file, usage file, inactive-file key of memory.stat)
+    places = []  # (hierarchy root, the process's group in it, limit, usage, inactive-file key)
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        rel = path.strip("/")
+        parts = Path(path.strip("/")).parts
         if controllers == "":  # v2 (unified hierarchy)
-            places.append((Path(CGROUP_ROOT) / rel, "memory.max", "memory.current",
+            places.append((Path(CGROUP_ROOT), parts, "memory.max", "memory.current",
                            "inactive_file"))
         elif "memory" in controllers.split(","):  # v1 memory controller
-            places.append((Path(CGROUP_ROOT) / "memory" / rel, "memory.limit_in_bytes",
+            places.append((Path(CGROUP_ROOT) / "memory", parts, "memory.limit_in_bytes",
                            "memory.usage_in_bytes", "total_inactive_file"))
     best: int | None = None
-    for folder, limit_file, usage_file, inactive in places:
-        root = Path(CGROUP_ROOT) if limit_file == "memory.max" else Path(CGROUP_ROOT) / "memory"
-        while True:
+    for root, parts, limit_file, usage_file, inactive in places:
+        for depth in range(len(parts), -1, -1):  # the group, then each ancestor up to the root
+            folder = root.joinpath(*parts[:depth])
             limit = _read_int(folder / limit_file)
             usage = _read_int(folder / usage_file)
             if limit is not None and limit < _NO_LIMIT and usage is not None:
                 used = usage - _stat_value(folder / "memory.stat", inactive)
                 room = max(0, limit - max(0, used))
                 best = room if best is None else min(best, room)
-            if folder == root or root not in folder.parents:
-                break
-            folder = folder.parent
     return best
 
 
