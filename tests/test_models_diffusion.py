@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from genofast.models import (
     BackboneConfig,
@@ -16,7 +17,7 @@ from genofast.models import (
     genotype_frequencies,
     n_params,
 )
-from genofast.models.backbone import patch_layout
+from genofast.models.backbone import attention, patch_layout
 from genofast.models.diffusion import alpha, dalpha, elbo_terms
 from genofast.ops import pack, pack_bed
 
@@ -113,6 +114,26 @@ def test_output_is_per_snp_and_padding_has_no_effect():
     assert torch.count_nonzero(PatchTransformer(TINY, CHROM).tok_emb.weight[-1]) == 0
     out.sum().backward()
     assert torch.count_nonzero(net.tok_emb.weight.grad[-1]) == 0
+
+
+def test_written_out_bf16_attention_matches_sdpa():
+    """The CPU bf16 branch of `attention` (written out) against float32 SDPA on the same
+    rounded inputs, values and gradients, within bfloat16 resolution."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 37, 16, generator=g).bfloat16() for _ in range(3))
+    ref_in = [t.float().requires_grad_() for t in (q, k, v)]
+    ref = F.scaled_dot_product_attention(*ref_in)
+    got_in = [t.clone().requires_grad_() for t in (q, k, v)]
+    got = attention(*got_in)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), ref, atol=3e-2, rtol=3e-2)
+    w = torch.randn(ref.shape, generator=g)
+    (ref * w).sum().backward()
+    (got.float() * w).sum().backward()
+    for a, b in zip(got_in, ref_in, strict=True):
+        torch.testing.assert_close(a.grad.float(), b.grad, atol=6e-2, rtol=6e-2)
+    # float32 goes to SDPA unchanged
+    assert torch.equal(attention(*ref_in), ref)
 
 
 # ---------------------------------------------------------------------------------------------

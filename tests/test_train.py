@@ -16,12 +16,15 @@ from genofast.io import read_pheno
 from genofast.train import (
     TrainConfig,
     Trainer,
+    autocast,
     encode_cond,
     encode_cond_table,
     load_weights,
     parse_sets,
     resolve_settings,
+    run_precision,
     train,
+    uses_bf16,
 )
 
 TINY = {"patch_size": 8, "token_dim": 4, "width": 32, "depth": 2, "n_heads": 4,
@@ -438,3 +441,32 @@ def test_encode_cond_row_and_table_agree(tmp_path: Path) -> None:
         path.write_text("FID IID " + body)
         with pytest.raises(ValueError, match=match):
             encode_cond_table(specs, read_pheno(path))
+
+
+def test_precision_picks_the_autocast() -> None:
+    cpu = torch.device("cpu")
+    on = autocast(cpu, "bf16")
+    assert on._enabled and on.fast_dtype == torch.bfloat16
+    assert not autocast(cpu, "fp32")._enabled
+    assert uses_bf16(torch.device("cuda"), "auto") and not uses_bf16(torch.device("cuda"), "fp32")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast(cpu, "fp16")
+    # runs saved before the setting: float32 on the CPU, bf16 on CUDA, as they were trained
+    assert run_precision({"train": {}}, cpu) == "fp32"
+    assert run_precision({"train": {}}, torch.device("cuda")) == "auto"
+    assert run_precision({"train": {"precision": "bf16"}}, cpu) == "bf16"
+
+
+def test_bf16_training_step_tracks_fp32(cohort: Path, tmp_path: Path) -> None:
+    """Same init, batch and noise: the first steps' losses under bf16 autocast are within
+    bfloat16 rounding of float32's, and the saved weights stay float32."""
+    losses = {}
+    for p in ("fp32", "bf16"):
+        train(cohort, tmp_path / p, _cfg(precision=p, max_steps=3, eval_every=100), TINY,
+              progress=False)
+        losses[p] = _losses(tmp_path / p)
+        w = load_weights(tmp_path / p, "last")[0].state_dict()
+        assert all(v.dtype == torch.float32 for v in w.values() if v.is_floating_point())
+        assert json.loads((tmp_path / p / "config.json").read_text())["train"]["precision"] == p
+    assert losses["bf16"] != losses["fp32"]  # the autocast took effect
+    np.testing.assert_allclose(losses["bf16"], losses["fp32"], rtol=2e-2)

@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from genofast.ancestry import ancestry_columns, fill_ancestry
-from genofast.train import CALIBRATION_FILE, _atomic, load_weights
+from genofast.train import CALIBRATION_FILE, _atomic, autocast, load_weights, run_precision
 
 
 def calibrate_run(
@@ -72,7 +72,7 @@ def calibrate_run(
     t0 = time.perf_counter()
     bar = tqdm(total=n * iters, disable=not progress, unit="ind", dynamic_ncols=True,
                desc="calibrating")
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+    with autocast(dev, run_precision(meta, dev)):
         errors = model.calibrate(n, iters, cond=cond, seed=seed, batch_size=batch_size,
                                  progress=bar.update, **kw)
     bar.close()

@@ -33,7 +33,14 @@ from genofast.ancestry import ancestry_columns, fill_ancestry
 from genofast.io import PlinkWriter, write_pheno
 from genofast.io.pheno import read_pheno
 from genofast.io.tables import SampleTable, read_bim
-from genofast.train import encode_cond, encode_cond_table, join_ranks, load_weights
+from genofast.train import (
+    autocast,
+    encode_cond,
+    encode_cond_table,
+    join_ranks,
+    load_weights,
+    run_precision,
+)
 
 
 def sample_cohort(
@@ -104,6 +111,7 @@ def sample_cohort(
     if (correct, correct_t, power) != (None,) * 3 and meta["train"]["model"] != "diffusion":
         raise ValueError(f"--correct, --correct-t and --power apply to diffusion runs; this is "
                          f"{meta['train']['model']}")
+    precision = run_precision(meta, dev)
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
     if (cond or table is not None) and not specs:
@@ -128,7 +136,7 @@ def sample_cohort(
             c = None if row is None else row.expand(b, -1)
             if rows is not None:
                 c = rows[start:start + b]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            with autocast(dev, precision):
                 x = model.sample(b, c, **step_kw, guidance=guidance, seed=seed,
                                  row_offset=start)
             writer.write(start, x)

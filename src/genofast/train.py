@@ -6,7 +6,7 @@ The loop, in one breath::
     for step in 1..max_steps:
         rows = a slice of this epoch's seeded permutation of the training individuals
         loss = model.loss(packed[rows], rows, cond[rows], seed, offset=step)  # unpacks in the op
-        AdamW step (warm-up + cosine LR, grad clipping, bf16 autocast on CUDA), EMA update
+        AdamW step (warm-up + cosine LR, grad clipping, bf16 autocast: `autocast`), EMA update
         every eval_every steps: sample a validation-sized cohort with the EMA weights, score it
         against the validation split, keep the best checkpoint
 
@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -84,6 +85,7 @@ CHECKPOINTS = ("last", "best")
 #: A checkpoint's sampling calibration (`genofast.calibrate`), next to its weights.
 CALIBRATION_FILE = "calibration.safetensors"
 SELECT = ("freq_ld", "knn_f1")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -114,6 +116,7 @@ class TrainConfig:
     max_minutes: float | None = None
     device: str | None = None
     compile: bool = False
+    precision: str = "auto"  # auto | bf16 | fp32: autocast of the network (`autocast`)
     ancestry: int = 0  # condition on the top K PCs, drawn from a fitted mixture when sampling
 
 
@@ -427,6 +430,40 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
     return model.to(device).eval(), meta
 
 
+def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
+    """Whether the network runs under bf16 autocast: for ``bf16``, and for ``auto`` on CUDA and
+    on CPUs with native bf16 matmuls (AVX512-BF16, AMX: 2.5-3.5x the float32 matmul rate on
+    the development VM's EPYC, 1.4x a whole cpu-small training step, bench/RESULTS.md)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision == "bf16" or (precision == "auto" and (
+        device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())))
+
+
+def autocast(device: torch.device, precision: str = "auto") -> torch.autocast:
+    """The network's autocast context (`uses_bf16`): bfloat16 matmuls, while the weights, the
+    optimiser state and the loss stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16,
+                          enabled=uses_bf16(device, precision))
+
+
+def run_precision(meta: dict[str, Any], device: torch.device) -> str:
+    """A run's `precision`. Runs saved before the setting existed autocast on CUDA only: they
+    keep float32 on the CPU, so resuming and sampling them give what they gave."""
+    return meta["train"].get("precision", "auto" if device.type == "cuda" else "fp32")
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 matmuls natively on this CPU (without, bf16 is emulated and
+    slower than float32)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without the query
+        return False
+
+
 def join_ranks(device: str | None = None) -> tuple[torch.device, int, int]:
     """This process's device, rank and world size. Under torchrun (WORLD_SIZE > 1) it joins the
     default process group: NCCL on cuda:LOCAL_RANK, gloo on the CPU. Training and sampling both
@@ -491,6 +528,9 @@ class Trainer:
             if cfg.transition not in TRANSITIONS:
                 raise ValueError(f"transition must be one of {TRANSITIONS}, got "
                                  f"{cfg.transition!r}")
+            if cfg.precision not in PRECISIONS:
+                raise ValueError(f"precision must be one of {PRECISIONS}, got "
+                                 f"{cfg.precision!r}")
             if cfg.schedule not in SCHEDULES:
                 raise ValueError(f"schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
             if cfg.config not in CONFIGS:
@@ -509,6 +549,7 @@ class Trainer:
                          "model": mcfg, "fitted": {}, "traits": [], "bfile": os.fspath(bfile)}
         cfg = self.cfg
         self.dev, self.rank, self.world = join_ranks(cfg.device)
+        cfg.precision = self.meta["train"]["precision"] = run_precision(self.meta, self.dev)
         self.main = self.rank == 0
         self.progress = progress and self.main
 
@@ -698,7 +739,7 @@ class Trainer:
         rows = self.batch_rows(self.step).to(self.dev)
         cond = None if self.cond is None else self.cond[rows]
         model.train()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+        with autocast(self.dev, cfg.precision):
             out = self._fwd(self.packed[rows], rows, cond, seed=cfg.seed, offset=self.step)
         losses = out if isinstance(out, dict) else {"model": out}
         gnorm = torch.zeros(())
@@ -742,7 +783,7 @@ class Trainer:
         if self.cond is not None:  # the validation individuals' own trait values
             cond = self.cond[self.val_idx[:n].to(self.dev)]
         t0 = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+        with autocast(self.dev, self.cfg.precision):
             x = model.sample(n, cond, steps=self.cfg.eval_steps, seed=self.cfg.seed + 7919,
                              row_offset=0)
         synth = Cohort(pack(x.cpu()), self.snps, SampleTable.default(n))
@@ -769,7 +810,7 @@ class Trainer:
         for start in range(0, len(rows_all), self.cfg.batch_size):
             rows = rows_all[start:start + self.cfg.batch_size]
             cond = None if self.cond is None else self.cond[rows]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.dev.type == "cuda"):
+            with autocast(self.dev, self.cfg.precision):
                 out = model.loss(self.packed[rows], rows, cond, seed=self.cfg.seed + 104729,
                                  offset=start)
             if isinstance(out, dict):
