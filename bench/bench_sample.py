@@ -1,13 +1,16 @@
 """Whole `genofast sample` on the CPU: glibc's default malloc against freed memory kept
-(`genofast.runtime.keep_freed_memory`, which the command applies) (pytest-benchmark).
+(`genofast.runtime.keep_freed_memory`, which the command applies), and float32 against bf16
+autocast (the run's `precision`) (pytest-benchmark).
 
-A diffusion run (the cpu-small configuration, trained 2 steps: sampling costs the same whatever
-the weights) on bench/conftest.py's cached simulated cohort of 1,000 x 4,053 SNPs (the AGBL4
-panel's size); each round runs ``genofast sample RUN --n 1024 --batch-size 1024 --steps 10`` in a
-fresh process, the peer with ``GENOFAST_KEEP_FREED_MEMORY=0``. Process start (importing torch)
-is inside both times. ``GENOFAST_BENCH_SAMPLE_SHAPE=N,M,STEPS`` (individuals sampled, SNPs,
-steps) changes the size. extra_info: individuals per second, and user / system CPU seconds of
-the child: the default's extra time is system time (munmap and page faults).
+Diffusion runs (the cpu-small configuration, trained 2 steps: sampling costs the same whatever
+the weights; one with ``precision=fp32``, one with ``bf16``) on bench/conftest.py's cached
+simulated cohort of 1,000 x 4,053 SNPs (the AGBL4 panel's size); each round runs ``genofast
+sample RUN --n 1024 --batch-size 1024 --steps 10`` in a fresh process: float32 with
+``GENOFAST_KEEP_FREED_MEMORY=0`` and with the default, and bf16 with the default (skipped on a
+CPU without native bf16 matmuls). Process start (importing torch) is inside every time.
+``GENOFAST_BENCH_SAMPLE_SHAPE=N,M,STEPS`` (individuals sampled, SNPs, steps) changes the size.
+extra_info: individuals per second, and user / system CPU seconds of the child: glibc's
+default's extra time is system time (munmap and page faults).
 
 Run: ``pytest bench/bench_sample.py``.
 """
@@ -25,6 +28,7 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 from genofast.cli import main  # noqa: E402
+from genofast.train import cpu_has_bf16  # noqa: E402
 
 BATCH = 1024
 
@@ -36,14 +40,17 @@ def _shape() -> tuple[int, int, int]:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, ld_cohorts) -> Path:
+def run_dirs(tmp_path_factory, ld_cohorts) -> dict[str, Path]:
     _, m, _ = _shape()
     cohort = ld_cohorts(1000, m)
-    out = tmp_path_factory.mktemp("bench_sample") / "run"
-    rc = main(["train", "--bfile", str(cohort.prefix), "--set", "max_steps=2",
-               "--set", "eval_every=100", "--device", "cpu", "--out", str(out), "--quiet"])
-    assert rc == 0
-    return out
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = runs[precision] = tmp_path_factory.mktemp("bench_sample") / f"run_{precision}"
+        rc = main(["train", "--bfile", str(cohort.prefix), "--set", "max_steps=2",
+                   "--set", "eval_every=100", "--set", f"precision={precision}",
+                   "--device", "cpu", "--out", str(out), "--quiet"])
+        assert rc == 0
+    return runs
 
 
 def _children_cpu() -> tuple[float, float]:
@@ -51,13 +58,16 @@ def _children_cpu() -> tuple[float, float]:
     return r.ru_utime, r.ru_stime
 
 
-@pytest.mark.parametrize("malloc", ["glibc-default", "keep-freed"])
-def test_sample_cli_cpu(benchmark, run_dir, tmp_path, malloc) -> None:
+@pytest.mark.parametrize(("malloc", "precision"), [
+    ("glibc-default", "fp32"), ("keep-freed", "fp32"), ("keep-freed", "bf16")])
+def test_sample_cli_cpu(benchmark, run_dirs, tmp_path, malloc, precision) -> None:
+    if precision == "bf16" and not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 matmuls")
     n, m, steps = _shape()
     env = {**os.environ, "GENOFAST_KEEP_FREED_MEMORY": "0" if malloc == "glibc-default" else "1"}
-    argv = [sys.executable, "-m", "genofast.cli", "sample", str(run_dir), "--n", str(n),
-            "--batch-size", str(BATCH), "--steps", str(steps), "--device", "cpu", "--quiet",
-            "--out", str(tmp_path / "syn")]
+    argv = [sys.executable, "-m", "genofast.cli", "sample", str(run_dirs[precision]),
+            "--n", str(n), "--batch-size", str(BATCH), "--steps", str(steps), "--device", "cpu",
+            "--quiet", "--out", str(tmp_path / "syn")]
     u0, s0 = _children_cpu()
     benchmark.pedantic(subprocess.run, args=(argv,), kwargs={"env": env, "check": True},
                        rounds=2, iterations=1)
