@@ -433,7 +433,7 @@ def load_weights(run_dir: str | os.PathLike, which: str = "best", ema: bool = Tr
 def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
     """Whether the network runs under bf16 autocast: for ``bf16``, and for ``auto`` on CUDA and
     on CPUs with native bf16 matmuls (AVX512-BF16, AMX: 2.5-3.5x the float32 matmul rate on
-    the development VM's EPYC, 1.4x a whole cpu-small training step, bench/RESULTS.md)."""
+    the development VM's EPYC, 1.6x a whole cpu-small training step, bench/RESULTS.md)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision == "bf16" or (precision == "auto" and (
