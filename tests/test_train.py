@@ -207,6 +207,7 @@ def test_calibrate_is_kept_beside_its_checkpoint_and_applied(cohort: Path, tmp_p
     (["--bfile", "{cohort}", "--set", "lr=fast"], "expected a float"),
     (["--bfile", "{cohort}", "--config", "huge"], "not a backbone"),
     (["--bfile", "{cohort}", "--pheno-name", "height"], "needs --pheno"),
+    (["--bfile", "{cohort}", "--set", "precision=fp16"], "precision must be one of"),
 ])
 def test_train_bad_inputs(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                           argv: list[str], message: str) -> None:
@@ -445,9 +446,11 @@ def test_encode_cond_row_and_table_agree(tmp_path: Path) -> None:
 
 def test_precision_picks_the_autocast() -> None:
     cpu = torch.device("cpu")
-    on = autocast(cpu, "bf16")
-    assert on._enabled and on.fast_dtype == torch.bfloat16
-    assert not autocast(cpu, "fp32")._enabled
+    a = torch.ones(2, 2)
+    with autocast(cpu, "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+    with autocast(cpu, "fp32"):
+        assert (a @ a).dtype == torch.float32
     assert uses_bf16(torch.device("cuda"), "auto") and not uses_bf16(torch.device("cuda"), "fp32")
     with pytest.raises(ValueError, match="precision must be one of"):
         autocast(cpu, "fp16")
