@@ -317,3 +317,43 @@ def test_compare_end_to_end(cohort: Path, tmp_path: Path, capsys) -> None:
     assert list(data2["models"]) == ["diff"] and not data2["models"]["diff"]["trained_here"]
     assert not (again / "reports").exists() and (again / "comparison.html").is_file()
     assert data2["models"]["diff"]["metrics"] == data["models"]["diffusion"]["metrics"]
+
+
+def test_compare_max_individuals_reaches_every_evaluate(cohort: Path, tmp_path: Path,
+                                                        monkeypatch, capsys) -> None:
+    """--max-individuals goes to every evaluate call (the yardstick and each model) and is
+    recorded in comparison.json and, with the subsets, in the notes of comparison.md."""
+    import importlib
+
+    import genofast.compare as cmp
+
+    ev = importlib.import_module("genofast.metrics.evaluate")
+    real_evaluate, seen = ev.evaluate, []
+
+    def evaluate(*args, **kw):
+        seen.append(kw.get("max_individuals"))
+        return real_evaluate(*args, **{**kw, "metrics": ["frequency", "ld"]})
+
+    def fake_sample(run_dir, n, out, **kw):  # a synthetic cohort without training a model
+        g = np.random.default_rng(5).binomial(2, 0.3, (n, M)).astype(np.int8)
+        write_plink(out, torch.from_numpy(g), _snps())
+        return {"pheno": None}
+
+    monkeypatch.setattr(ev, "evaluate", evaluate)
+    monkeypatch.setattr(cmp, "_sample", fake_sample)
+    monkeypatch.setattr(cmp, "n_parameters", lambda run_dir: 0)
+    run = _fake_run(tmp_path / "run", _snps(), [])
+    out = tmp_path / "cmp"
+    argv = ["compare", "--bfile", str(cohort), "--runs", f"fake={run}", "--max-individuals",
+            "30", "--device", "cpu", "--quiet", "--no-model-reports", "--out", str(out)]
+    assert main(argv) == 0
+    assert seen == [30, 30]  # the real-vs-real yardstick, then the model
+    data = json.loads((out / "comparison.json").read_text())
+    assert data["setup"]["max_individuals"] == 30
+    info = data["models"]["fake"]["eval_info"]
+    assert info["subsampled"] == {"real": [40, 30], "synthetic": [40, 30], "train": [40, 30]}
+    assert "--max-individuals 30: every evaluation used seeded random subsets (30 of the 40 " \
+        "held-out" in (out / "comparison.md").read_text()
+    capsys.readouterr()
+    assert main([*argv[:-2], "--max-individuals", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "--max-individuals must be at least 4" in capsys.readouterr().err

@@ -546,6 +546,10 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
                    help="seed of the split, training and sampling (default: 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    p.add_argument("--max-individuals", type=int, metavar="N",
+                   help="evaluate a seeded random subset (--seed) of N individuals of every "
+                   "larger cohort: held-out, training and synthetic (for cohorts too big to "
+                   "unpack)")
     p.add_argument("--no-model-reports", action="store_true",
                    help="skip each model's own report (DIR/reports/NAME/)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -565,7 +569,8 @@ def _run_compare(args: argparse.Namespace) -> int:
                 pheno_names=args.pheno_name, max_minutes=args.max_minutes, runs=args.runs,
                 sets=args.set, config=args.config, seed=args.seed, steps=args.steps,
                 correct=args.correct, correct_t=args.correct_t, power=args.power,
-                device=args.device, model_reports=not args.no_model_reports,
+                device=args.device, max_individuals=args.max_individuals,
+                model_reports=not args.no_model_reports,
                 progress=not args.quiet)
     except KeyboardInterrupt as err:  # a training stopped by Ctrl-C saved its run first
         print(f"genofast compare: interrupted {err}".rstrip(), file=sys.stderr)

@@ -352,6 +352,7 @@ def compare(
     correct_t: float | None = None,
     power: float | None = None,
     device: str | None = None,
+    max_individuals: int | None = None,
     model_reports: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -366,7 +367,9 @@ def compare(
     backbone size (or a ``genofast train --config`` value) for every model trained here;
     ``steps``: sampling steps (default: the sampler's); ``correct``, ``correct_t``, ``power``:
     the diffusion sampler's settings (`genofast.sample.sample_cohort`), used for the diffusion
-    runs and noted as unused for the others; ``model_reports=False`` skips each
+    runs and noted as unused for the others; ``max_individuals``: every evaluation reads a
+    seeded random subset (``seed``) of that many individuals of each larger cohort
+    (`genofast.metrics.evaluate.evaluate`); ``model_reports=False`` skips each
     model's own report (OUT/reports/NAME/, ten plots each). Returns the comparison dict (what
     comparison.json holds)."""
     from genofast.metrics.evaluate import evaluate
@@ -387,6 +390,8 @@ def compare(
         raise ValueError("--pheno-name needs --pheno FILE")
     if steps is not None and steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
+    if max_individuals is not None and max_individuals < 4:
+        raise ValueError(f"--max-individuals must be at least 4, got {max_individuals}")
     diffusion = {k: v for k, v in
                  {"correct": correct, "correct_t": correct_t, "power": power}.items()
                  if v is not None}
@@ -445,7 +450,14 @@ def compare(
     # the real-vs-real yardstick, once
     _say(progress, f"real vs real: {n_hold} held-out individuals, two random halves")
     ref = evaluate(hold_c, hold_c, train_c, pheno=pheno_map(y["real"]), seed=seed,
-                   device=device, progress=progress)
+                   device=device, progress=progress, max_individuals=max_individuals)
+    cut = ref["info"]["subsampled"]  # {cohort: [in file, used]}
+    parts = [f"{cut[n][1]:,} of the {cut[n][0]:,} {what}" for n, what in
+             (("real", "held-out individuals, as many of each synthetic cohort"),
+              ("train", "training individuals")) if n in cut]
+    if parts:
+        notes.append(f"--max-individuals {max_individuals}: every evaluation used seeded random "
+                     f"subsets ({'; '.join(parts)})")
 
     rows: dict[str, dict[str, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
@@ -496,7 +508,8 @@ def compare(
 
         _say(progress, f"evaluating {label} against the held-out individuals")
         res = evaluate(hold_c, syn_prefix, train_c, pheno=pheno_map(y_syn), reference=False,
-                       seed=seed, device=device, progress=progress)
+                       seed=seed, device=device, progress=progress,
+                       max_individuals=max_individuals)
         res = _with_reference(res, ref)
         if model_reports:
             write_report(res, out / "reports" / label)
@@ -535,6 +548,7 @@ def compare(
             "seed": seed,
             "steps": steps,
             "diffusion_sampling": diffusion,
+            "max_individuals": max_individuals,
             "pheno": None if pheno is None else os.fspath(pheno),
             "pheno_names": pheno_names or [],
             "gwas_trait": gwas,
