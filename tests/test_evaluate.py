@@ -339,3 +339,58 @@ def test_cgroup_headroom_counts_container_limits(tmp_path, monkeypatch) -> None:
     assert ev.cgroup_headroom() == (4 << 30) - (3 << 30) + (1 << 29)
     proc.write_text("0::/\n")  # no limit anywhere (no memory.max at the root)
     assert ev.cgroup_headroom() is None
+
+
+def test_memory_check_on_cuda_counts_the_host(monkeypatch) -> None:
+    """On CUDA the cohorts still pass through host memory (packed, and each unpacked to int8
+    before it moves): a host too small stops the run with a --max-individuals that fits both."""
+    import importlib
+
+    ev = importlib.import_module("genofast.metrics.evaluate")
+    sizes, m, fam = {"real": 600, "synthetic": 600, "train": 600}, 200, {"frequency", "ld"}
+    cuda, host = torch.device("cuda"), ev.host_memory_needed(sizes, m, reference=True)
+    assert host == m // 4 * 2400 + m * 600
+    room = {"cuda": 1 << 40, "cpu": ev.host_memory_needed({"real": 500, "synthetic": 500,
+                                                           "train": 500}, m, reference=True)}
+    monkeypatch.setattr(ev, "available_memory", lambda device: room[device.type])
+    with pytest.raises(ValueError, match=r"GiB of cpu memory .* before it moves to cuda.* "
+                                         r"--max-individuals 500 ") as err:
+        ev._check_memory(sizes, m, fam, True, ("real",), cuda)
+    n = int(str(err.value).split("--max-individuals ")[1].split()[0])
+    capped = {c: n for c in sizes}
+    assert ev._check_memory(capped, m, fam, True, ("real",), cuda)["host_needed_bytes"] \
+        <= room["cpu"]
+    room["cpu"] = host  # the host fits: no error, both numbers reported
+    got = ev._check_memory(sizes, m, fam, True, ("real",), cuda)
+    assert got["host_needed_bytes"] == host and got["host_available_bytes"] == host
+    assert got["needed_bytes"] == ev.memory_needed(sizes, m, fam, reference=True, on_cpu=False,
+                                                   gwas_cohorts=("real",))
+    room["cpu"] = None  # unknown host memory: no host check
+    assert ev._check_memory(sizes, m, fam, True, ("real",), cuda)["host_available_bytes"] is None
+    # on the CPU the one check is the device's (the host itself)
+    cpu = ev._check_memory(sizes, m, fam, True, ("real",), torch.device("cpu"))
+    assert "host_needed_bytes" not in cpu
+
+
+def test_max_individuals_reads_each_fam_once(tmp_path, monkeypatch) -> None:
+    """With max_individuals, a PLINK prefix's .fam is read once: its individuals are counted
+    and read_plink takes the same table."""
+    import importlib
+
+    from genofast.io import plink
+
+    ev = importlib.import_module("genofast.metrics.evaluate")
+    _big_small_cohorts(tmp_path)
+    reads: list[str] = []
+    read_fam = plink.read_fam
+
+    def counting(path):
+        reads.append(str(path))
+        return read_fam(path)
+
+    monkeypatch.setattr(plink, "read_fam", counting)
+    monkeypatch.setattr(ev, "read_fam", counting)
+    res = evaluate(tmp_path / "real", tmp_path / "synthetic", max_individuals=100,
+                   progress=False, device="cpu", reference=False, metrics=["frequency"])
+    assert sorted(reads) == [str(tmp_path / "real.fam"), str(tmp_path / "synthetic.fam")]
+    assert res["info"]["subsampled"] == {"real": [120, 100], "synthetic": [150, 100]}

@@ -180,6 +180,7 @@ def read_plink(
     snps: Selection = None,
     samples: Selection = None,
     chromosomes: Iterable[str | int] | None = None,
+    fam: SampleTable | None = None,
 ) -> Cohort:
     """Read a PLINK 1 fileset into a packed `Cohort`, reading only the selected SNPs.
 
@@ -187,12 +188,13 @@ def read_plink(
     mask over the file's SNPs/individuals (index arrays keep their order). ``chromosomes`` keeps
     only SNPs on the named chromosomes; with ``snps`` too, the chromosome filter applies to the
     selected SNPs (their order kept). Genotype codes count allele_1 (bed-reader's count_A1=True).
+    ``fam``: the fileset's `.fam` already read (`read_fam`), so it is not read again.
     """
     bed_path, bim_path, fam_path = plink_paths(prefix)
     for p, kind in ((bim_path, ".bim"), (fam_path, ".fam"), (bed_path, ".bed")):
         if not p.is_file():
             raise FileNotFoundError(f"{kind} file not found: {p}")
-    sample_table = read_fam(fam_path)
+    sample_table = read_fam(fam_path) if fam is None else fam
     n_file = len(sample_table)
     sidx = as_index(samples, n_file, "samples")
     core = native()

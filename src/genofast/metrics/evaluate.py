@@ -18,8 +18,9 @@ drops an individual from a SNP's regression when its genotype is missing (as pli
 
 Large cohorts: ``max_individuals=N`` reads a seeded random subset of N individuals (file order)
 of every larger cohort, phenotypes and covariates following the same rows; before unpacking,
-`memory_needed` is compared with the memory available on the device (`available_memory`) and a
-run that would not fit stops with a ValueError suggesting an N that fits.
+`memory_needed` is compared with the memory available on the device (`available_memory`), and on
+CUDA `host_memory_needed` with the host's, and a run that would not fit stops with a ValueError
+suggesting an N that fits.
 """
 
 from __future__ import annotations
@@ -181,11 +182,12 @@ def _load(c: CohortLike, max_individuals: int | None, seed: int, stream: int,
     if max_individuals is None:
         cohort = c if isinstance(c, Cohort) else read_plink(c)
         return cohort, cohort.n_individuals, None
-    n = c.n_individuals if isinstance(c, Cohort) else len(read_fam(plink_paths(c)[2]))
-    rows = subset_rows(n, max_individuals, seed, stream)
     if isinstance(c, Cohort):
-        return (c if rows is None else c.subset(samples=rows)), n, rows
-    return read_plink(c, samples=rows), n, rows
+        rows = subset_rows(c.n_individuals, max_individuals, seed, stream)
+        return (c if rows is None else c.subset(samples=rows)), c.n_individuals, rows
+    fam = read_fam(plink_paths(c)[2])  # read once: read_plink takes it as is
+    rows = subset_rows(len(fam), max_individuals, seed, stream)
+    return read_plink(c, samples=rows, fam=fam), len(fam), rows
 
 
 def _follow_rows(values: Any, rows: np.ndarray | None, n_file: int, what: str) -> Any:
@@ -485,6 +487,16 @@ def memory_needed(sizes: Mapping[str, int], n_snps: int, families: Iterable[str]
     return held + max(transient)
 
 
+def host_memory_needed(sizes: Mapping[str, int], n_snps: int, *, reference: bool) -> int:
+    """Estimated peak host bytes of `evaluate` on a CUDA device, once the packed cohorts are
+    read: the 2-bit packed copy of every cohort's genotypes held for the run (M / 4 bytes per
+    individual, once more per real individual with ``reference``) plus the largest cohort
+    unpacked to int8 on the host (M bytes per individual), before it moves to the device."""
+    m = int(n_snps)
+    held = m // 4 * (sum(sizes.values()) + (sizes.get("real", 0) if reference else 0))
+    return held + m * max(sizes.values(), default=0)
+
+
 #: Where the process's control groups are described and mounted (tests point them elsewhere).
 PROC_CGROUP = "/proc/self/cgroup"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -574,30 +586,47 @@ def available_memory(device: torch.device) -> int | None:
 def _check_memory(sizes: Mapping[str, int], n_snps: int, families: set[str], reference: bool,
                   gwas_cohorts: tuple[str, ...], device: torch.device) -> dict[str, int | None]:
     """Raise a ValueError, with a ``max_individuals`` that fits, when `memory_needed` exceeds
-    `available_memory` (skipped when that is unknown); returns both numbers for the report."""
-    def need(cap: int | None) -> int:
-        capped = {c: n if cap is None else min(n, cap) for c, n in sizes.items()}
-        return memory_needed(capped, n_snps, families, reference=reference,
-                             on_cpu=device.type == "cpu", gwas_cohorts=gwas_cohorts)
+    `available_memory` on ``device`` or, on a non-CPU device, `host_memory_needed` exceeds the
+    host's (each check skipped when unknown); returns the numbers for the report."""
+    on_cpu = device.type == "cpu"
+    places = [device] if on_cpu else [device, torch.device("cpu")]
 
-    needed, avail = need(None), available_memory(device)
-    if avail is None or needed <= avail:
-        return {"needed_bytes": needed, "available_bytes": avail}
-    lo, hi = 4, max(sizes.values())  # largest cap that fits (need grows with the cap)
-    if need(lo) > avail:
+    def needs(cap: int | None) -> list[int]:
+        capped = {c: n if cap is None else min(n, cap) for c, n in sizes.items()}
+        out = [memory_needed(capped, n_snps, families, reference=reference, on_cpu=on_cpu,
+                             gwas_cohorts=gwas_cohorts)]
+        if not on_cpu:
+            out.append(host_memory_needed(capped, n_snps, reference=reference))
+        return out
+
+    def fits(need: list[int]) -> bool:
+        return all(a is None or n <= a for n, a in zip(need, avail, strict=True))
+
+    needed, avail = needs(None), [available_memory(d) for d in places]
+    report = {"needed_bytes": needed[0], "available_bytes": avail[0]}
+    if not on_cpu:
+        report.update(host_needed_bytes=needed[1], host_available_bytes=avail[1])
+    if fits(needed):
+        return report
+    lo, hi = 4, max(sizes.values())  # largest cap that fits (needs grow with the cap)
+    if not fits(needs(lo)):
         hint = "even 4 individuals per cohort do not fit; use fewer SNPs or another device"
     else:
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if need(mid) <= avail else (lo, mid - 1)
+            lo, hi = (mid, hi) if fits(needs(mid)) else (lo, mid - 1)
         digits = 10 ** max(0, len(str(lo)) - 2)  # two significant digits, rounded down
         cap = max(4, lo // digits * digits)
         hint = (f"pass --max-individuals {cap} (evaluate(..., max_individuals={cap})) to "
                 f"evaluate a seeded random subset of each larger cohort")
+    i = next(i for i, (n, a) in enumerate(zip(needed, avail, strict=True))
+             if a is not None and n > a)
     counts = ", ".join(f"{n:,} {c}" for c, n in sizes.items())
-    raise ValueError(f"evaluate needs about {needed / 2**30:.1f} GiB of {device.type} memory "
-                     f"({counts} individuals x {n_snps:,} SNPs unpacked to int8, plus working "
-                     f"space) but {avail / 2**30:.1f} GiB is available; {hint}")
+    what = ("unpacked to int8, plus working space" if i == 0 else
+            f"held 2-bit packed, each cohort unpacked to int8 before it moves to {device.type}")
+    raise ValueError(f"evaluate needs about {needed[i] / 2**30:.1f} GiB of {places[i].type} "
+                     f"memory ({counts} individuals x {n_snps:,} SNPs {what}) but "
+                     f"{avail[i] / 2**30:.1f} GiB is available; {hint}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +662,8 @@ def evaluate(
     ``max_individuals``: a cohort with more individuals is reduced to a random subset of that
     many (seeded by ``seed``, one stream per cohort, file order), read from disk as only those
     rows; mapping phenotypes and covariates (one row per individual) follow the same rows.
-    Raises ValueError when the run will not fit in the device's memory (`memory_needed`).
+    Raises ValueError when the run will not fit in the device's memory (`memory_needed`; on
+    CUDA also the host's, `host_memory_needed`).
 
     Returns a dict: the HEADLINE numbers at top level (None when skipped), every other number
     of the main block, ``reference`` (the same for real half A vs real half B), ``info``
