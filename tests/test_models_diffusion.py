@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -114,6 +115,47 @@ def test_output_is_per_snp_and_padding_has_no_effect():
     assert torch.count_nonzero(PatchTransformer(TINY, CHROM).tok_emb.weight[-1]) == 0
     out.sum().backward()
     assert torch.count_nonzero(net.tok_emb.weight.grad[-1]) == 0
+
+
+def test_snp_features_read_each_snps_frequencies():
+    """snp_features: each SNP's token embedding also reads log pi_j (3 values) and log pi_j of
+    its called genotype, checked against a per-SNP loop; the projection starts at zero, the
+    frequencies are saved with the weights, and the parameter count still ignores M."""
+    g = haplotype_cohort(64)
+    g[0, :5] = torch.tensor([-1, 3, 0, 1, 2], dtype=torch.int8)  # missing, MASK, 0, 1, 2
+    m = CHROM.size
+    freq = genotype_frequencies(pack(g[1:]), m)
+    cfg = dataclasses.replace(TINY, snp_features=True)
+    with pytest.raises(ValueError, match="snp_features"):
+        PatchTransformer(cfg, CHROM)
+    torch.manual_seed(0)
+    net = PatchTransformer(cfg, CHROM, freq=freq)
+    assert torch.count_nonzero(net.freq_proj.weight) == 0  # a fresh net: plain tokens
+    assert n_params(net) == n_params(PatchTransformer(TINY, CHROM)) + 6 * TINY.token_dim
+    perturb(net)
+    x, t = g[:3], torch.full((3,), 0.4)
+    # reference: the per-SNP embedding written out one SNP at a time, then patched
+    lf, w = torch.log(freq + 1e-3), net.freq_proj.weight
+    ref = torch.zeros(3, m + 1, TINY.token_dim)
+    for i in range(3):
+        for j in range(m):
+            v = int(x[i, j])
+            obs = torch.zeros(3)
+            if 0 <= v <= 2:
+                obs[v] = lf[j, v]
+            ref[i, j] = net.tok_emb.weight[v + 1] + w @ torch.cat([lf[j], obs])
+    ref = ref[:, net.patch_index].flatten(2)
+    want = net.patch_proj(ref) + net.chrom_emb(net.patch_chrom) + net.pos_emb
+    torch.testing.assert_close(net.embed(x), want, rtol=1e-5, atol=1e-5)
+    # soft one-hot genotypes embed as the hard ones
+    hard = g[1:4]
+    torch.testing.assert_close(net.embed(F.one_hot(hard.long(), 3).float()), net.embed(hard))
+    # the frequencies are part of the state: a net built with placeholders and loaded is the same
+    out = net(x, t)
+    loaded = PatchTransformer(cfg, CHROM, freq=torch.full((m, 3), 1 / 3))
+    assert not torch.equal(loaded.snp_logfreq, net.snp_logfreq)
+    loaded.load_state_dict(net.state_dict())
+    torch.testing.assert_close(loaded(x, t), out)
 
 
 def test_written_out_bf16_attention_matches_sdpa():

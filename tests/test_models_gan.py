@@ -378,6 +378,7 @@ def test_sample_follows_the_generator_probabilities() -> None:
 def test_save_load_round_trip(name: str, backbone: str) -> None:
     packed = cohort()
     meta = make_meta(name, backbone, traits=TRAITS)
+    meta["backbone"]["snp_features"] = backbone == "patch"  # the frequencies travel too
     model = build(meta, packed)
     run_steps(model, packed, range(1, 3), cond=conditions())  # moves weights and BN statistics
     cond = conditions(8, seed=2)

@@ -13,6 +13,7 @@ from genofast.io.tables import SnpTable
 from genofast.models import vae
 from genofast.models.backbone import BackboneConfig
 from genofast.models.base import TrainingData, parse_ints
+from genofast.models.diffusion import genotype_frequencies
 from genofast.ops import pack
 
 M = 37  # odd on purpose: not a multiple of 4 (packing) nor of the patch size
@@ -169,13 +170,17 @@ def test_a_seed_gives_the_same_cohort_whatever_the_batch_split(backbone, decode)
         assert not torch.equal(whole, model.sample(10, seed=6))
 
 
-@pytest.mark.parametrize("backbone", ["mlp", "patch"])
+@pytest.mark.parametrize("backbone", ["mlp", "patch", "patch+snp_features"])
 def test_checkpoint_round_trip_gives_the_same_samples(backbone):
-    meta = make_meta({**TINY_MLP, "backbone": backbone}, traits=TRAITS)
+    meta = make_meta({**TINY_MLP, "backbone": backbone.split("+")[0]}, traits=TRAITS)
+    meta["backbone"] = {**TINY_BACKBONE, "snp_features": backbone.endswith("snp_features")}
     g = hwe_cohort(64)
     cond = torch.stack([torch.randn(64), torch.randint(0, 3, (64,)).float()], 1)
     data = TrainingData(pack(g), M, cond)
     model = vae.build(meta, snp_table(), data)
+    if backbone.endswith("snp_features"):  # the backbones read the training frequencies
+        freq = genotype_frequencies(pack(g), M)
+        torch.testing.assert_close(model.decoder.net.snp_logfreq, torch.log(freq + 1e-3))
     train(model, g, 5, cond=cond, batch=16)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     if backbone == "mlp":  # BatchNorm running statistics travel with the weights

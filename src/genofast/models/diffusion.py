@@ -169,10 +169,10 @@ def build(meta: dict, snps, data: TrainingData | None) -> CategoricalDiffusion:
     cfg = meta["train"]
     traits = [Trait(s["name"], s["kind"], s.get("n_levels", 2)) for s in meta["traits"]]
     torch.manual_seed(cfg["seed"])  # parameter init
-    net = PatchTransformer(BackboneConfig(**meta["backbone"]), snps.chromosome,
-                           snps.bp_position.astype(np.float64), traits)
     m = len(snps)
     freq = genotype_frequencies(data.packed, m) if data is not None else torch.full((m, 3), 1 / 3)
+    net = PatchTransformer(BackboneConfig(**meta["backbone"]), snps.chromosome,
+                           snps.bp_position.astype(np.float64), traits, freq=freq)
     return CategoricalDiffusion(net, cfg["transition"], freq=freq, schedule=cfg["schedule"],
                                 cond_drop=cfg["cond_drop"])
 

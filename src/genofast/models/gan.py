@@ -400,9 +400,11 @@ class GumbelGAN(nn.Module):
             bcfg = dataclasses.replace(backbone or BackboneConfig(), latent_dim=cfg.latent_dim)
             specs = [Trait(t["name"], t["kind"], t.get("n_levels", 2)) for t in self.traits]
             pos = snps.bp_position.astype(float)
-            self.generator = PatchGenerator(PatchTransformer(bcfg, snps.chromosome, pos, specs))
+            self.generator = PatchGenerator(PatchTransformer(bcfg, snps.chromosome, pos, specs,
+                                                             freq=freq))
             critic_cfg = dataclasses.replace(bcfg, latent_dim=0)
-            self.critic = PatchCritic(PatchTransformer(critic_cfg, snps.chromosome, pos, specs))
+            self.critic = PatchCritic(PatchTransformer(critic_cfg, snps.chromosome, pos, specs,
+                                                       freq=freq))
 
     @property
     def n_snps(self) -> int:

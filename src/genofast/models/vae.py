@@ -55,6 +55,7 @@ from genofast.models.base import (
     row_normal,
     row_uniform,
 )
+from genofast.models.diffusion import genotype_frequencies
 from genofast.ops import codec
 from genofast.ops.diffusion import MASK
 
@@ -217,11 +218,12 @@ def _mlp_cond(cond: torch.Tensor | None, drop: torch.Tensor | None, traits: list
 class PatchEncoder(nn.Module):
     """`PatchTransformer.pooled` of the genotype tokens at t = 0 -> Linear -> (mu, logvar)."""
 
-    def __init__(self, bb: BackboneConfig, snps: SnpTable, traits: list[Trait], latent: int
-                 ) -> None:
+    def __init__(self, bb: BackboneConfig, snps: SnpTable, traits: list[Trait], latent: int,
+                 freq: torch.Tensor) -> None:
         super().__init__()
         bb = dataclasses.replace(bb, latent_dim=0)
-        self.net = PatchTransformer(bb, snps.chromosome, snps.bp_position.astype(float), traits)
+        self.net = PatchTransformer(bb, snps.chromosome, snps.bp_position.astype(float), traits,
+                                    freq=freq)
         self.stats = nn.Linear(bb.width, 2 * latent)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None, drop: torch.Tensor | None
@@ -234,11 +236,12 @@ class PatchEncoder(nn.Module):
 class PatchDecoder(nn.Module):
     """A `PatchTransformer` with latent_dim = latent on all-MASK tokens -> logits [B, M, 3]."""
 
-    def __init__(self, bb: BackboneConfig, snps: SnpTable, traits: list[Trait], latent: int
-                 ) -> None:
+    def __init__(self, bb: BackboneConfig, snps: SnpTable, traits: list[Trait], latent: int,
+                 freq: torch.Tensor) -> None:
         super().__init__()
         bb = dataclasses.replace(bb, latent_dim=latent)
-        self.net = PatchTransformer(bb, snps.chromosome, snps.bp_position.astype(float), traits)
+        self.net = PatchTransformer(bb, snps.chromosome, snps.bp_position.astype(float), traits,
+                                    freq=freq)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None, drop: torch.Tensor | None
                 ) -> torch.Tensor:
@@ -269,7 +272,8 @@ class VAE(nn.Module):
     """Encoder q(z | x, c), decoder p(x | z, c) with independent 3-class SNPs given z."""
 
     def __init__(self, n_snps: int, config: Config, traits: list[dict] | None = None,
-                 snps: SnpTable | None = None, backbone: BackboneConfig | None = None) -> None:
+                 snps: SnpTable | None = None, backbone: BackboneConfig | None = None,
+                 freq: torch.Tensor | None = None) -> None:
         super().__init__()
         cfg = self.config = config
         if cfg.decode not in DECODES:
@@ -291,8 +295,10 @@ class VAE(nn.Module):
             if len(snps) != n_snps:
                 raise ValueError(f"snps: {len(snps)} SNPs, expected {n_snps}")
             tr = [Trait(s["name"], s["kind"], s.get("n_levels", 2)) for s in self.traits]
-            self.encoder = PatchEncoder(backbone, snps, tr, cfg.latent)
-            self.decoder = PatchDecoder(backbone, snps, tr, cfg.latent)
+            if freq is None:  # placeholders: a loaded checkpoint holds the real ones
+                freq = torch.full((n_snps, 3), 1 / 3)
+            self.encoder = PatchEncoder(backbone, snps, tr, cfg.latent, freq)
+            self.decoder = PatchDecoder(backbone, snps, tr, cfg.latent, freq)
             self.ddp_find_unused = True  # the pooled encoder never uses its backbone's head
 
     @property
@@ -384,5 +390,7 @@ def build(meta: dict[str, Any], snps: SnpTable, data: TrainingData | None) -> VA
     if data is not None and data.n_snps != m:
         raise ValueError(f"training data: {data.n_snps} SNPs, the SNP table has {m}")
     bb = BackboneConfig(**meta["backbone"]) if cfg.backbone == "patch" else None
+    # genotype frequencies for the backbone's snp_features (from the checkpoint when loading)
+    freq = genotype_frequencies(data.packed, m) if bb is not None and data is not None else None
     torch.manual_seed(int(meta["train"]["seed"]))
-    return VAE(m, cfg, meta.get("traits") or [], snps=snps, backbone=bb)
+    return VAE(m, cfg, meta.get("traits") or [], snps=snps, backbone=bb, freq=freq)
