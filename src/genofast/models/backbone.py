@@ -15,19 +15,19 @@ The model in one breath::
 
 Every parameter is sized by E, P, D, depth and the trait spec, none by the SNP count M: the SNP
 layout (which SNP sits in which patch slot, patch chromosome and position) lives in non-persistent
-buffers rebuilt from the `.bim` columns.
+buffers rebuilt from the `.bim` columns. The position embedding is fixed (sinusoids of bp position,
+wavelengths 100 bp to 1 Gbp) rather than learned per patch, which would grow with M and would not
+carry physical distance. adaLN-Zero (Peebles & Xie 2023, DiT) zero-initialises every residual gate
+and the output layer, so a fresh network is the identity on its residual stream and outputs 0.
 
 SNP features (``snp_features``). The patch projection and the output head are shared by all
 patches, so without them a token says only "genotype 2 in slot 5", and which SNP that is, common
 or rare, must be recovered from the patch's position embedding deep in the network. The training
-genotype frequencies (a persistent [M, 3] buffer, data like the layout, not parameters: 6 x E
-weights whatever M) tell every token at the input how common its SNP's genotypes are and how
-surprising the called one is. On AGBL4 (20 CPU minutes, bench/RESULTS.md) it lowered the
-held-out ELBO by 7 % (mask and marginal) and the LD errors with it, at no measurable cost per
-step. The position embedding is fixed (sinusoids of bp position,
-wavelengths 100 bp to 1 Gbp) rather than learned per patch, which would grow with M and would not
-carry physical distance. adaLN-Zero (Peebles & Xie 2023, DiT) zero-initialises every residual gate
-and the output layer, so a fresh network is the identity on its residual stream and outputs 0.
+genotype frequencies (``freq``, kept as a saved [M, 3] buffer: data like the layout, not
+parameters; 6 x E weights whatever M) tell every token at the input how common its SNP's
+genotypes are and how surprising the called one is. The projection starts at zero. On AGBL4 (20
+CPU minutes, bench/RESULTS.md) it lowered the held-out ELBO by 7 % (mask and marginal) and the LD
+errors with it, at no measurable cost per step.
 
 Conditioning: any number of continuous (standardised), binary (0/1) and categorical (level index)
 traits, given as one float tensor ``[B, n_traits]`` in the order of the trait spec, NaN for a
@@ -250,7 +250,9 @@ class Block(nn.Module):
 
 
 class PatchTransformer(nn.Module):
-    """x int8 [B, M] tokens, t float [B] in [0, 1], optional traits -> logits [B, M, 3]."""
+    """x int8 [B, M] tokens, t float [B] in [0, 1], optional traits -> logits [B, M, 3].
+
+    ``freq`` float [M, 3]: the training genotype frequencies, required with ``snp_features``."""
 
     def __init__(
         self,
@@ -312,8 +314,7 @@ class PatchTransformer(nn.Module):
                 nn.init.normal_(mod.weight, std=0.02)
         with torch.no_grad():
             self.tok_emb.weight[_PAD_TOKEN].zero_()
-        zero = [blk.ada for blk in self.blocks] + [self.ada_out, self.head]
-        for lin in zero:
+        for lin in [blk.ada for blk in self.blocks] + [self.ada_out, self.head]:
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
         if self.freq_proj is not None:  # starts as the plain token embedding
