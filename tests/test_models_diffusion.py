@@ -158,6 +158,23 @@ def test_snp_features_read_each_snps_frequencies():
     torch.testing.assert_close(loaded(x, t), out)
 
 
+def test_dropout_only_in_training():
+    """dropout > 0: two training-mode forwards differ, eval-mode ones are equal and match the
+    same weights built without dropout."""
+    torch.manual_seed(0)
+    net = PatchTransformer(dataclasses.replace(TINY, dropout=0.3), CHROM)
+    perturb(net)
+    plain = PatchTransformer(TINY, CHROM)
+    plain.load_state_dict(net.state_dict())
+    x, t = haplotype_cohort(3), torch.full((3,), 0.5)
+    net.train()
+    assert not torch.equal(net(x, t), net(x, t))
+    net.eval()
+    torch.testing.assert_close(net(x, t), plain.eval()(x, t))
+    with pytest.raises(ValueError, match="dropout"):
+        PatchTransformer(dataclasses.replace(TINY, dropout=1.0), CHROM)
+
+
 def test_written_out_bf16_attention_matches_sdpa():
     """The CPU bf16 branch of `attention` (written out) against float32 SDPA on the same
     rounded inputs, values and gradients, within bfloat16 resolution."""

@@ -69,6 +69,7 @@ class BackboneConfig:
     # token embeddings also read each SNP's training genotype frequencies (module docstring);
     # on in the named configs, off here so runs saved before it existed load unchanged
     snp_features: bool = False
+    dropout: float = 0.0  # on each block's attention and MLP outputs, in training only
 
 
 CONFIGS: dict[str, BackboneConfig] = {
@@ -223,9 +224,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
 class Block(nn.Module):
     """Pre-norm transformer block with adaLN-Zero: shift/scale/gate for attention and MLP."""
 
-    def __init__(self, width: int, n_heads: int, mlp_ratio: float) -> None:
+    def __init__(self, width: int, n_heads: int, mlp_ratio: float, dropout: float = 0.0) -> None:
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.dropout = n_heads, dropout
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
@@ -245,8 +246,9 @@ class Block(nn.Module):
             .permute(2, 0, 3, 1, 4)
         )
         a = attention(q, k, v).transpose(1, 2).reshape(b, n, d)
-        h = h + g1 * self.proj(a)
-        return h + g2 * self.mlp(modulate(self.norm2(h), sh2, sc2))
+        h = h + g1 * F.dropout(self.proj(a), self.dropout, self.training)
+        mlp = self.mlp(modulate(self.norm2(h), sh2, sc2))
+        return h + g2 * F.dropout(mlp, self.dropout, self.training)
 
 
 class PatchTransformer(nn.Module):
@@ -266,6 +268,8 @@ class PatchTransformer(nn.Module):
         cfg = self.config = config
         if cfg.width % cfg.n_heads:
             raise ValueError("width must be a multiple of n_heads")
+        if not 0.0 <= cfg.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
         layout = self.layout = patch_layout(chromosomes, positions, cfg.patch_size)
         if int(layout.chrom.max()) >= cfg.max_chromosomes:
             raise ValueError(
@@ -297,7 +301,8 @@ class PatchTransformer(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(cfg.time_freq_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.cond_emb = ConditionEmbedding(traits, d) if traits else None
         self.latent_proj = nn.Linear(cfg.latent_dim, d) if cfg.latent_dim > 0 else None
-        self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(Block(d, cfg.n_heads, cfg.mlp_ratio, cfg.dropout)
+                                    for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Linear(d, 2 * d)
         self.head = nn.Linear(d, p * 3)
