@@ -27,6 +27,35 @@ def two_chromosome_snps(m: int) -> SnpTable:
                     sid=np.array([f"rs{j}" for j in range(m)]), cm_position=np.zeros(m),
                     bp_position=np.r_[np.arange(half), np.arange(m - half)] * 1000 + 1,
                     allele_1=np.full(m, "A"), allele_2=np.full(m, "G"))
+
+
+def write_phased_vcf(path: Path, hap: np.ndarray, snps: SnpTable, names: list[str] | None = None,
+                     fmt: str = "GT") -> None:
+    """A phased VCF (gzip when ``path`` ends in .gz) of haplotypes uint8 [2N, M] (rows 2i and
+    2i+1 person i's; 1 = ALT = snps.allele_1). ``fmt`` "GT:DS" adds a dosage field to every
+    call, as imputation servers write."""
+    import gzip
+
+    n = hap.shape[0] // 2
+    names = names or [f"p{i}" for i in range(n)]
+    lines = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                        *names])]
+    for j in range(hap.shape[1]):
+        calls = [f"{hap[2 * i, j]}|{hap[2 * i + 1, j]}" for i in range(n)]
+        if fmt == "GT:DS":
+            calls = [f"{c}:{int(c[0]) + int(c[2])}" for c in calls]
+        lines.append("\t".join([snps.chromosome[j], str(snps.bp_position[j]), snps.sid[j],
+                                snps.allele_2[j], snps.allele_1[j], ".", "PASS", ".", fmt,
+                                *calls]))
+    text = "\n".join(lines) + "\n"
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+
+
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
 
 

@@ -1,13 +1,15 @@
-"""PLINK .bed/.bim/.fam and phenotype files: packed read, streaming write, summaries."""
+"""PLINK .bed/.bim/.fam, phased VCF and phenotype files: packed read, streaming write, summaries."""
 
 from genofast.io.pheno import Phenotypes, fam_phenotype, read_pheno, write_pheno
 from genofast.io.plink import Cohort, read_plink
 from genofast.io.tables import SampleTable, SnpTable, read_bim, read_fam, write_bim, write_fam
+from genofast.io.vcf import PhasedCohort, read_vcf
 from genofast.io.writer import PlinkWriter, write_plink
 
 __all__ = [
     "Cohort",
     "Phenotypes",
+    "PhasedCohort",
     "PlinkWriter",
     "SampleTable",
     "SnpTable",
@@ -16,6 +18,7 @@ __all__ = [
     "read_fam",
     "read_pheno",
     "read_plink",
+    "read_vcf",
     "write_bim",
     "write_fam",
     "write_pheno",
