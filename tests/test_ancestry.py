@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import two_chromosome_snps
+from conftest import two_chromosome_snps, write_phased_vcf
 from safetensors.numpy import load_file
 
 from genofast import read_plink, write_plink
@@ -157,3 +157,54 @@ def test_ancestry_errors_are_clear(two_pops: Path, tmp_path: Path, capsys) -> No
     with pytest.raises(FileNotFoundError, match="trained with --ancestry"):
         fill_ancestry(nan, [{"name": "PC1", "ancestry": True, "mean": 0, "sd": 1}],
                       tmp_path, 0)
+
+
+@pytest.fixture(scope="module")
+def two_pops_phased(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A phased VCF of the two populations: each person's two haplotypes from their own."""
+    rng = np.random.default_rng(1)
+    p = np.stack([rng.uniform(0.05, 0.5, M), rng.uniform(0.5, 0.95, M)])
+    pop = np.repeat([0, 1], N)  # haplotype rows: people 0..47 of population 0, the rest 1
+    hap = (rng.random((2 * N, M)) < p[pop]).astype(np.uint8)
+    path = tmp_path_factory.mktemp("pops_phased") / "pops.vcf"
+    write_phased_vcf(path, hap, two_chromosome_snps(M))
+    return path
+
+
+def test_phased_pairs_of_pcs_are_drawn_together(two_pops_phased: Path, tmp_path: Path) -> None:
+    """A phased run's mixture is of people's two haplotypes' PCs side by side, so a drawn person
+    has both haplotypes in one population (independent draws would mix them half the time);
+    the pairs are rows 2i, 2i+1 of a draw; given PCs are refused."""
+    from genofast.io import read_vcf
+
+    hap = read_vcf(two_pops_phased).haplotypes.unpack()
+    anc = fit_ancestry(hap, 2, paired=True)
+    assert anc.paired and anc.mixture.means.shape[1] == 4
+    draw = anc.draw(2000, 3)
+    assert draw.shape == (2000, 2) and np.array_equal(anc.draw(2000, 3), draw)
+    np.testing.assert_array_equal(anc.draw(7, 3),
+                                  anc.mixture.draw(4, 3).reshape(8, 2)[:7])  # odd n: a half pair
+    same = np.sign(draw[0::2, 0]) == np.sign(draw[1::2, 0])
+    assert same.mean() > 0.95
+    assert not fit_ancestry(hap, 2).paired
+    with pytest.raises(ValueError, match="do not make pairs"):
+        fit_ancestry(hap[:-1], 2, paired=True)
+
+    run = tmp_path / "run"
+    argv = ["train", "--vcf", str(two_pops_phased), "--ancestry", "2", "--out", str(run),
+            "--quiet", "--device", "cpu"] + [f"--set={s}" for s in TINY + FAST]
+    assert main(argv) == 0
+    assert load_ancestry(run).paired
+    for out, bs in (("a", "5"), ("b", "64")):
+        assert main(["sample", str(run), "--n", "9", "--out", str(tmp_path / out), "--steps",
+                     "3", "--seed", "4", "--batch-size", bs, "--device", "cpu", "--quiet"]) == 0
+    assert (tmp_path / "a.bed").read_bytes() == (tmp_path / "b.bed").read_bytes()
+    ph = read_pheno(tmp_path / "a.pheno")
+    assert list(ph.names) == ["PC1_h1", "PC2_h1", "PC1_h2", "PC2_h2"]
+    want = load_ancestry(run).draw(18, 4)
+    np.testing.assert_allclose(ph.values, np.concatenate([want[0::2], want[1::2]], 1),
+                               rtol=1e-4, atol=1e-5)
+    assert main(["sample", str(run), "--n", "3", "--out", str(tmp_path / "c"), "--cond",
+                 "PC1=0.2", "--device", "cpu", "--quiet"]) == 2
+    assert main(["calibrate", str(run), "--n", "16", "--iters", "1", "--steps", "3",
+                 "--device", "cpu", "--quiet"]) == 0

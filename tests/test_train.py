@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import two_chromosome_snps
+from conftest import two_chromosome_snps, write_phased_vcf
 
 from genofast import read_plink, write_plink
 from genofast.cli import main
 from genofast.io import read_pheno
+from genofast.sample import add_haplotypes
 from genofast.train import (
     TrainConfig,
     Trainer,
@@ -57,6 +58,20 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                        for f, i, h in zip(fam.fid, fam.iid, height, strict=True)]
     (prefix.parent / "toy.pheno").write_text("\n".join(lines) + "\n")
     return prefix
+
+
+@pytest.fixture(scope="module")
+def phased(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A phased VCF of 32 people x 80 SNPs (haplotypes copied from 4 founders, 5 % flipped)
+    and ``phased.pheno`` beside it (FID = IID = the VCF sample name, a height)."""
+    rng = np.random.default_rng(2)
+    founders = rng.random((4, M)) < rng.uniform(0.1, 0.6, M)
+    hap = founders[rng.integers(0, 4, (64, 1)), np.arange(M)] ^ (rng.random((64, M)) < 0.05)
+    path = tmp_path_factory.mktemp("phased") / "phased.vcf.gz"
+    write_phased_vcf(path, hap.astype(np.uint8), two_chromosome_snps(M))
+    rows = [f"p{i} p{i} {170 + 10 * rng.standard_normal():.3f}" for i in range(32)]
+    (path.parent / "phased.pheno").write_text("FID IID height\n" + "\n".join(rows) + "\n")
+    return path
 
 
 def _losses(run: Path) -> list[float]:
@@ -208,6 +223,8 @@ def test_calibrate_is_kept_beside_its_checkpoint_and_applied(cohort: Path, tmp_p
     (["--bfile", "{cohort}", "--config", "huge"], "not a backbone"),
     (["--bfile", "{cohort}", "--pheno-name", "height"], "needs --pheno"),
     (["--bfile", "{cohort}", "--set", "precision=fp16"], "precision must be one of"),
+    (["--vcf", "{cohort}"], "expected a .vcf or .vcf.gz file"),
+    (["--vcf", "{tmp}/nope.vcf.gz"], "VCF not found"),
 ])
 def test_train_bad_inputs(cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                           argv: list[str], message: str) -> None:
@@ -473,3 +490,48 @@ def test_bf16_training_step_tracks_fp32(cohort: Path, tmp_path: Path) -> None:
         assert json.loads((tmp_path / p / "config.json").read_text())["train"]["precision"] == p
     assert losses["bf16"] != losses["fp32"]  # the autocast took effect
     np.testing.assert_allclose(losses["bf16"], losses["fp32"], rtol=2e-2)
+
+
+def test_phased_vcf_trains_on_haplotypes_and_samples_people(phased: Path, tmp_path: Path) -> None:
+    """`train --vcf`: the split keeps a person's two haplotypes together, a person's traits
+    condition both; `sample` writes people who are pairs of sampled haplotypes, the same cohort
+    whatever the batch size; a phased run does not resume on a PLINK fileset."""
+    run = tmp_path / "run"
+    sets = TINY_SETS + ["max_steps=4", "eval_every=4", "eval_samples=16", "eval_steps=4",
+                        "batch_size=16", "val_fraction=0.25", "warmup_steps=1"]
+    argv = ["train", "--vcf", str(phased), "--pheno", str(phased.parent / "phased.pheno"),
+            "--pheno-name", "height", "--out", str(run), "--quiet", "--device", "cpu"]
+    assert main(argv + [f"--set={s}" for s in sets]) == 0
+    meta = json.loads((run / "config.json").read_text())
+    assert meta["phased"] is True and meta["n_snps"] == M
+    split = json.loads((run / "split.json").read_text())
+    assert split["n"] == 32 and len(split["validation"]) == 2 * 8
+    assert sorted(split["train"] + split["validation"]) == list(range(64))
+    for rows, ids in ((split["train"], split["train_ids"]),
+                      (split["validation"], split["validation_ids"])):
+        rows = np.asarray(rows)
+        assert (rows[0::2] % 2 == 0).all() and (rows[1::2] == rows[0::2] + 1).all()
+        assert [i for _, i in ids] == [f"p{r // 2}" for r in rows[0::2]]
+
+    common = [str(run), "--n", "10", "--steps", "5", "--seed", "3", "--quiet",
+              "--cond", "height=180"]
+    assert main(["sample", *common, "--out", str(tmp_path / "a"), "--batch-size", "4"]) == 0
+    assert main(["sample", *common, "--out", str(tmp_path / "b"), "--batch-size", "10"]) == 0
+    a = read_plink(tmp_path / "a").unpack()
+    assert a.shape == (10, M) and torch.equal(a, read_plink(tmp_path / "b").unpack())
+    assert int(a.min()) >= 0 and int(a.max()) <= 2
+    assert len(read_pheno(tmp_path / "a.pheno").iid) == 10
+    model, meta = load_weights(run, "best")
+    c = torch.from_numpy(encode_cond(meta["traits"], {"height": "180"})).expand(20, -1)
+    with torch.no_grad(), autocast(torch.device("cpu"), run_precision(meta, torch.device("cpu"))):
+        h = model.sample(20, c, steps=5, seed=3, row_offset=0)
+    assert torch.equal(add_haplotypes(h), a)
+    g = tmp_path / "g"
+    write_plink(g, a, read_plink(tmp_path / "a").snps)
+    with pytest.raises(ValueError, match="trained on a phased VCF"):
+        Trainer(g, run, resume=True, progress=False)
+
+
+def test_add_haplotypes_pairs_rows_and_reads_a_stray_2_as_alt() -> None:
+    h = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 1], [1, 2, 0, 0], [1, 0, 0, 1]], dtype=torch.int8)
+    assert add_haplotypes(h).tolist() == [[0, 1, 2, 2], [2, 1, 0, 1]]

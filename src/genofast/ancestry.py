@@ -12,6 +12,14 @@ Why: an under-trained network blurs population structure (synthetic people fall 
 populations and lose their population's rare alleles); given the ancestry, it only has to fill
 in haplotypes. Measured on AGBL4 (1000 Genomes, five continental groups) in bench/RESULTS.md.
 
+Phased runs (`genofast train --vcf`) learn haplotypes, each conditioned on its own PCs. A
+person's two haplotypes are not independent draws of ancestry (both come from the person's
+populations), nor one draw shared by both: on the 1.5 Mb AGBL4 region a haplotype's PCs mark its
+local haplotype group, and two haplotypes drawn at the same PCs made people half as heterozygous
+as real ones. So the mixture of a phased run is of each training person's two haplotypes' scores
+side by side (2K columns, in the VCF's order), and a person's pair is drawn from it together
+(`Ancestry.draw`: rows 2i and 2i+1).
+
 Privacy: the run keeps the SNP loadings and the mixture (weights, means, covariances; at most
 one component per 20 training individuals), never an individual's scores.
 ``RUN/ancestry.safetensors`` holds them; loading never unpickles.
@@ -134,9 +142,17 @@ class Ancestry:
 
         return project(self.pca, genotypes)
 
+    @property
+    def paired(self) -> bool:
+        """A phased run's: the mixture is of a person's two haplotypes' scores side by side."""
+        return self.mixture.means.shape[1] == 2 * self.k
+
     def draw(self, n: int, seed: int) -> np.ndarray:
-        """n PC scores [n, K] from the mixture, seeded (the same rows for any batch size)."""
-        return self.mixture.draw(n, seed)
+        """n PC scores [n, K] from the mixture, seeded (the same rows for any batch size); in a
+        phased run rows 2i and 2i+1 are one person's two haplotypes, drawn together."""
+        if not self.paired:
+            return self.mixture.draw(n, seed)
+        return self.mixture.draw((n + 1) // 2, seed).reshape(-1, self.k)[:n]
 
     def save(self, path: str | os.PathLike) -> None:
         p, m = self.pca, self.mixture
@@ -147,9 +163,11 @@ class Ancestry:
                   metadata={"n_snps": str(p.n_snps), "method": p.method})
 
 
-def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0) -> Ancestry:
+def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0, paired: bool = False
+                 ) -> Ancestry:
     """PCA of int8 genotypes [n, M] (the training individuals) and the mixture of their top-k
-    scores."""
+    scores; ``paired``: the rows are haplotypes, 2i and 2i+1 one person's, and the mixture is of
+    the pairs' scores side by side (module docstring)."""
     from genofast.metrics.pca import fit_pca
 
     if k < 1:
@@ -158,7 +176,12 @@ def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0) -> Ancestry:
         raise ValueError(f"ancestry: {genotypes.shape[0]} training individuals are too few for "
                          f"{k} principal components")
     pca = fit_pca(genotypes, k, seed=seed)
-    return Ancestry(pca, choose_mixture(pca.scores, seed=seed))
+    x = pca.scores
+    if paired:
+        if len(x) % 2:
+            raise ValueError(f"ancestry: {len(x)} haplotypes do not make pairs")
+        x = np.concatenate([x[0::2], x[1::2]], 1)
+    return Ancestry(pca, choose_mixture(x, seed=seed))
 
 
 def load_ancestry(run_dir: str | os.PathLike) -> Ancestry:

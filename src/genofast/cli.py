@@ -329,12 +329,16 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a generative model on a PLINK cohort",
-        description="Train a model (categorical diffusion) on a PLINK cohort into RUN_DIR: "
-        "seeded train/validation split, periodic sampled-cohort evaluation keeping the best "
-        "checkpoint, JSONL log, resumable checkpoints. Ctrl-C saves before exiting.",
+        help="train a generative model on a PLINK cohort or a phased VCF",
+        description="Train a model (categorical diffusion) on a PLINK cohort or a phased VCF "
+        "into RUN_DIR: seeded train/validation split, periodic sampled-cohort evaluation keeping "
+        "the best checkpoint, JSONL log, resumable checkpoints. Ctrl-C saves before exiting.",
     )
-    p.add_argument("--bfile", required=True, metavar="PREFIX", help="PLINK prefix to train on")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--bfile", metavar="PREFIX", help="PLINK prefix to train on")
+    data.add_argument("--vcf", metavar="FILE",
+                      help="phased VCF (.vcf, .vcf.gz) to train on: the model learns haplotypes "
+                      "and samples people as pairs of them (biallelic SNVs are kept)")
     p.add_argument("--pheno", metavar="FILE", help="phenotype file (FID IID name...)")
     p.add_argument("--pheno-name", action="append", metavar="NAME",
                    help="trait to condition on (repeat for several)")
@@ -360,7 +364,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from genofast.train import Trainer, resolve_settings
+    from genofast.train import VCF_SUFFIXES, Trainer, resolve_settings
 
     if args.resume and (args.set or args.config or args.model or args.transition
                         or args.ancestry is not None):
@@ -369,7 +373,9 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg, backbone, model = resolve_settings(
         args.config, args.model, args.set, transition=args.transition,
         max_minutes=args.max_minutes, device=args.device, ancestry=args.ancestry)
-    trainer = Trainer(args.bfile, args.out, cfg, backbone, model, pheno=args.pheno,
+    if args.vcf is not None and not args.vcf.lower().endswith(VCF_SUFFIXES):
+        raise ValueError(f"--vcf {args.vcf}: expected a .vcf or .vcf.gz file")
+    trainer = Trainer(args.bfile or args.vcf, args.out, cfg, backbone, model, pheno=args.pheno,
                       pheno_names=args.pheno_name, resume=args.resume, progress=not args.quiet)
     try:
         summary = trainer.fit()

@@ -18,6 +18,12 @@ share a `.bed` byte; as rows are keyed by their index, the files are byte-identi
 process's with the same seed (with a batch size that is a multiple of 4, as the default, each batch
 is the very one a single process samples). Ancestry PCs not given are drawn from the seed alone, so
 every rank draws the same ones.
+
+A run trained on a phased VCF (``"phased"`` in its config.json, `genofast.train`) samples
+haplotypes: person i of the cohort is haplotype rows 2i and 2i+1 (keyed 2i, 2i+1, so still the same
+cohort for a seed whatever the batch size), both under person i's traits, each under its own PCs
+(the pair drawn together, `genofast.ancestry`; they are written as ``PC1_h1`` ... ``PCK_h2``), and
+added up (`add_haplotypes`). A batch of B people samples 2B haplotypes.
 """
 
 from __future__ import annotations
@@ -41,6 +47,14 @@ from genofast.train import (
     load_weights,
     run_precision,
 )
+
+
+def add_haplotypes(h: torch.Tensor) -> torch.Tensor:
+    """People int8 [B, M] from their sampled haplotypes int8 [2B, M] (rows 2i, 2i+1 person
+    i's). A haplotype model puts a vanishing probability on class 2, which has no training
+    example; a 2 drawn all the same is read as the ALT allele it stands for."""
+    h = h.clamp(max=1)
+    return h[0::2] + h[1::2]
 
 
 def sample_cohort(
@@ -112,6 +126,7 @@ def sample_cohort(
         raise ValueError(f"--correct, --correct-t and --power apply to diffusion runs; this is "
                          f"{meta['train']['model']}")
     precision = run_precision(meta, dev)
+    phased = meta.get("phased", False)
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
     if (cond or table is not None) and not specs:
@@ -121,25 +136,32 @@ def sample_cohort(
         row = torch.from_numpy(encode_cond(specs, cond)).to(dev)
     if table is not None:
         rows = torch.from_numpy(encode_cond_table(specs, table)).to(dev)
+    per = 2 if phased else 1  # model rows per person: a phased run samples two haplotypes
     drawn: list[int] = []  # ancestry conditions not given: drawn from the run's mixture
     if ancestry_columns(specs):
         given = np.full((n, len(specs)), np.nan, np.float32)
         if row is not None or rows is not None:
             given[:] = (row if rows is None else rows).cpu().numpy()
+        if phased and not np.isnan(given[:, ancestry_columns(specs)]).all():
+            raise ValueError("a phased run draws each person's two haplotypes' PCs together; "
+                             "drop the PC values from --cond / --pheno")
         drawn = [k for k in ancestry_columns(specs) if np.isnan(given[:, k]).any()]
+        given = np.repeat(given, per, 0)
         rows, row = torch.from_numpy(fill_ancestry(given, specs, run_dir, seed)).to(dev), None
+    elif rows is not None:
+        rows = rows.repeat_interleave(per, 0)
     samples = SampleTable.from_iids([f"syn{i}" for i in range(n)])
     with PlinkWriter(out, snps, n, samples=samples, distributed=world > 1) as writer:
         bar = tqdm(total=n, disable=not progress or rank != 0, unit="ind", dynamic_ncols=True)
         for start in range(rank * batch_size, n, world * batch_size):  # batch k: rank k % world
             b = min(batch_size, n - start)
-            c = None if row is None else row.expand(b, -1)
+            c = None if row is None else row.expand(per * b, -1)
             if rows is not None:
-                c = rows[start:start + b]
+                c = rows[per * start:per * (start + b)]
             with autocast(dev, precision):
-                x = model.sample(b, c, **step_kw, guidance=guidance, seed=seed,
-                                 row_offset=start)
-            writer.write(start, x)
+                x = model.sample(per * b, c, **step_kw, guidance=guidance, seed=seed,
+                                 row_offset=per * start)
+            writer.write(start, add_haplotypes(x) if phased else x)
             bar.update(min(n, start + world * batch_size) - start)  # the round, all ranks
         bar.close()
     pheno_path = Path(os.fspath(out) + ".pheno") if cond or table is not None or drawn else None
@@ -153,12 +175,14 @@ def sample_cohort(
             names = [s["name"] for s in specs if s["name"] in have]
             values = np.stack([table.column(k).astype(object) for k in names], 1)
             values = np.where(values == "", np.nan, values)
-        if drawn:  # every individual's ancestry, in the PCs' own units
+        if drawn:  # every individual's ancestry (a phased run: each haplotype's), in PC units
             keep = [i for i, name in enumerate(names) if name not in {specs[k]["name"]
                                                                        for k in drawn}]
             full = rows.cpu().numpy()
-            raw = [full[:, k] * specs[k]["sd"] + specs[k]["mean"] for k in drawn]
-            names = [names[i] for i in keep] + [specs[k]["name"] for k in drawn]
+            parts = [("_h1", full[0::2]), ("_h2", full[1::2])] if phased else [("", full)]
+            raw = [p[:, k] * specs[k]["sd"] + specs[k]["mean"] for _, p in parts for k in drawn]
+            names = [names[i] for i in keep] + [specs[k]["name"] + suffix for suffix, _ in parts
+                                                for k in drawn]
             values = np.concatenate([values[:, keep], np.stack(raw, 1).astype(object)], 1)
         write_pheno(pheno_path, samples.fid, samples.iid, names, values)
     return {"n": n, "n_snps": len(snps), "out": os.fspath(out),

@@ -33,7 +33,8 @@ Run folder::
     config.json     the TrainConfig, backbone sizes, the model's own config ("model") and its
                     data-derived sizes ("fitted"), traits (+ standardisation stats), SNP count
     snps.bim        the training SNPs (the sampler writes them as the synthetic .bim)
-    split.json      seeded train/validation split (indices, FID/IID)
+    split.json      seeded train/validation split of the people (row indices into the training
+                    cohort, FID/IID)
     log.jsonl       one JSON object per logged step / evaluation (evaluations: the sampled
                     cohort's scores and val_loss, the validation individuals' loss)
     ancestry.safetensors  with --ancestry: the PCA loadings and the PC mixture (genofast.ancestry)
@@ -42,6 +43,14 @@ Run folder::
                     os.replace'd, state.json last
 
 Loading never unpickles: safetensors, JSON, and ``torch.load(weights_only=True)``.
+
+Phased input (a `.vcf`/`.vcf.gz` instead of a PLINK prefix, `genofast.io.vcf`): the model learns
+haplotypes, person i's two being rows 2i and 2i+1 coded 0/1, and `genofast.sample` adds sampled
+pairs up into people. The split is of people (both haplotypes on the same side), a person's
+traits condition both their haplotypes, ``--ancestry`` conditions each haplotype on its own PCs
+(and fits the mixture to people's pairs of them, `genofast.ancestry`), and the in-training
+evaluation compares sampled haplotypes with the validation haplotypes.
+``config.json`` records ``"phased": true``.
 
 Several processes (``torchrun --nproc_per_node K -m genofast.cli train ...``):
 DistributedDataParallel (NCCL on CUDA, gloo on CPU). Every rank holds the packed cohort; a step's
@@ -71,7 +80,7 @@ import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from genofast.io import Cohort, read_pheno, read_plink
+from genofast.io import Cohort, read_pheno, read_plink, read_vcf
 from genofast.io.tables import SampleTable, SnpTable, read_bim, write_bim
 from genofast.models import MODELS, model_config_class, model_module, presets
 from genofast.models.backbone import CONFIGS, BackboneConfig
@@ -86,6 +95,7 @@ CHECKPOINTS = ("last", "best")
 CALIBRATION_FILE = "calibration.safetensors"
 SELECT = ("freq_ld", "knn_f1")
 PRECISIONS = ("auto", "bf16", "fp32")
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")  # training data read as phased haplotypes
 
 
 @dataclass
@@ -363,6 +373,15 @@ def encode_cond_table(specs: list[dict[str, Any]], pheno: Any) -> np.ndarray:
 # --- model and checkpoints -----------------------------------------------------------------------
 
 
+def read_training_cohort(source: str | os.PathLike) -> tuple[Cohort, SampleTable | None]:
+    """(cohort, people) to train on: a PLINK prefix gives its cohort and None; a phased VCF
+    (``.vcf``, ``.vcf.gz``, ``.vcf.bgz``) its haplotypes, 2N rows, and the N people."""
+    if os.fspath(source).lower().endswith(VCF_SUFFIXES):
+        phased = read_vcf(source)
+        return phased.haplotypes, phased.people
+    return read_plink(source), None
+
+
 def build_model(meta: dict[str, Any], snps: SnpTable, data: TrainingData | None = None
                 ) -> torch.nn.Module:
     """The model a run's config.json describes, on the CPU, freshly initialised; ``data`` (the
@@ -494,7 +513,8 @@ class _LossModule(torch.nn.Module):
 
 
 class Trainer:
-    """Train a model on a PLINK cohort into a run folder (module docstring)."""
+    """Train a model on a PLINK cohort (``bfile``: its prefix) or a phased VCF (``bfile``: a
+    .vcf/.vcf.gz path) into a run folder (module docstring)."""
 
     def __init__(
         self,
@@ -553,21 +573,31 @@ class Trainer:
         self.main = self.rank == 0
         self.progress = progress and self.main
 
-        cohort = read_plink(bfile)
-        n = cohort.n_individuals
+        cohort, people = read_training_cohort(bfile)
+        phased = people is not None
+        if not resume:
+            self.meta["phased"] = phased
+        elif self.meta.get("phased", False) != phased:
+            raise ValueError(f"--resume: the run was trained on "
+                             f"{'a phased VCF' if self.meta.get('phased') else 'a PLINK fileset'}"
+                             f", {bfile} is not one")
+        samples = people if phased else cohort.samples  # traits and the split are per person
+        n = len(samples)
         cond = None
         if resume:
             user = [s for s in self.meta["traits"] if not s.get("ancestry")]
             if user:
                 if pheno is None:
                     pheno = self.meta["pheno"]
-                _, cond = traits_from_pheno(pheno, [s["name"] for s in user], cohort.samples)
-                cond = self._restandardise(cond, user, cohort.samples, pheno)
+                _, cond = traits_from_pheno(pheno, [s["name"] for s in user], samples)
+                cond = self._restandardise(cond, user, samples, pheno)
         elif pheno_names:
             if pheno is None:
                 raise ValueError("--pheno-name needs --pheno FILE")
-            self.meta["traits"], cond = traits_from_pheno(pheno, pheno_names, cohort.samples)
+            self.meta["traits"], cond = traits_from_pheno(pheno, pheno_names, samples)
             self.meta["pheno"] = os.fspath(pheno)
+        if cond is not None and phased:
+            cond = np.repeat(cond, 2, 0)  # a person's traits condition both haplotypes
         split_path = self.run / "split.json"
         if resume:
             split = json.loads(split_path.read_text())
@@ -580,10 +610,14 @@ class Trainer:
                 raise ValueError(f"{n} individuals: too few for a train/validation split")
             perm = np.random.default_rng(cfg.seed).permutation(n)
             val, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-            s = cohort.samples
-            split = {"seed": cfg.seed, "n": n, "train": tr.tolist(), "validation": val.tolist(),
-                     "train_ids": [[s.fid[i], s.iid[i]] for i in tr],
-                     "validation_ids": [[s.fid[i], s.iid[i]] for i in val]}
+
+            def rows(people_idx: np.ndarray) -> list[int]:  # a person's rows in the cohort
+                r = np.stack([2 * people_idx, 2 * people_idx + 1], 1) if phased else people_idx
+                return r.reshape(-1).tolist()
+
+            split = {"seed": cfg.seed, "n": n, "train": rows(tr), "validation": rows(val),
+                     "train_ids": [[samples.fid[i], samples.iid[i]] for i in tr],
+                     "validation_ids": [[samples.fid[i], samples.iid[i]] for i in val]}
         self.train_idx = torch.tensor(split["train"], dtype=torch.int64)
         self.val_idx = torch.tensor(split["validation"], dtype=torch.int64)
         self.val = cohort[np.asarray(split["validation"])]
@@ -648,7 +682,7 @@ class Trainer:
             specs = [s for s in self.meta["traits"] if s.get("ancestry")]
         else:
             anc = self._ancestry = fit_ancestry(g[self.train_idx], self.cfg.ancestry,
-                                                seed=self.cfg.seed)
+                                                seed=self.cfg.seed, paired=self.meta["phased"])
             train = anc.pca.scores
             specs = [{"name": f"PC{i + 1}", "kind": "continuous",
                       "mean": float(train[:, i].mean()), "sd": float(train[:, i].std()) or 1.0,
