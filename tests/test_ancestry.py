@@ -178,15 +178,21 @@ def test_phased_pairs_of_pcs_are_drawn_together(two_pops_phased: Path, tmp_path:
     from genofast.io import read_vcf
 
     hap = read_vcf(two_pops_phased).haplotypes.unpack()
-    anc = fit_ancestry(hap, 2, paired=True)
-    assert anc.paired and anc.mixture.means.shape[1] == 4
+    anc, alone = fit_ancestry(hap, 2, paired=True), fit_ancestry(hap, 2)
+    assert anc.paired and not alone.paired
+    c = len(anc.mixture.weights)
+    assert anc.pairs.shape == (c, c) and np.allclose(anc.pairs, anc.pairs.T)
+    assert anc.pairs.sum() == pytest.approx(1) and (anc.pairs >= 0).all()
+    np.testing.assert_array_equal(anc.mixture.means, alone.mixture.means)  # the same mixture
+    np.testing.assert_allclose(anc.pairs.sum(1), anc.mixture.weights, atol=0.02)
     draw = anc.draw(2000, 3)
     assert draw.shape == (2000, 2) and np.array_equal(anc.draw(2000, 3), draw)
-    np.testing.assert_array_equal(anc.draw(7, 3),
-                                  anc.mixture.draw(4, 3).reshape(8, 2)[:7])  # odd n: a half pair
-    same = np.sign(draw[0::2, 0]) == np.sign(draw[1::2, 0])
-    assert same.mean() > 0.95
-    assert not fit_ancestry(hap, 2).paired
+    np.testing.assert_array_equal(anc.draw(7, 3), anc.draw(8, 3)[:7])  # odd n: half a pair
+    side = np.sign(draw[:, 0])
+    assert (side[0::2] == side[1::2]).mean() > 0.95
+    assert 0.3 < (side > 0).mean() < 0.7  # both populations drawn
+    side = np.sign(alone.draw(2000, 3)[:, 0])
+    assert (side[0::2] == side[1::2]).mean() < 0.7  # unpaired draws mix populations
     with pytest.raises(ValueError, match="do not make pairs"):
         fit_ancestry(hap[:-1], 2, paired=True)
 

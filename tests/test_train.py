@@ -532,6 +532,15 @@ def test_phased_vcf_trains_on_haplotypes_and_samples_people(phased: Path, tmp_pa
         Trainer(g, run, resume=True, progress=False)
 
 
+def test_phased_resume_equals_uninterrupted(phased: Path, tmp_path: Path) -> None:
+    full, split = tmp_path / "full", tmp_path / "split"
+    pheno = {"pheno": phased.parent / "phased.pheno", "pheno_names": ["height"]}
+    train(phased, full, _cfg(eval_every=100), TINY, progress=False, **pheno)
+    train(phased, split, _cfg(eval_every=100), TINY, progress=False, stop_step=5, **pheno)
+    train(phased, split, _cfg(), resume=True, progress=False)
+    assert _losses(split) == _losses(full)
+
+
 def test_add_haplotypes_pairs_rows_and_reads_a_stray_2_as_alt() -> None:
     h = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 1], [1, 2, 0, 0], [1, 0, 0, 1]], dtype=torch.int8)
     assert add_haplotypes(h).tolist() == [[0, 1, 2, 2], [2, 1, 0, 1]]

@@ -12,16 +12,22 @@ Why: an under-trained network blurs population structure (synthetic people fall 
 populations and lose their population's rare alleles); given the ancestry, it only has to fill
 in haplotypes. Measured on AGBL4 (1000 Genomes, five continental groups) in bench/RESULTS.md.
 
-Phased runs (`genofast train --vcf`) learn haplotypes, each conditioned on its own PCs. A
-person's two haplotypes are not independent draws of ancestry (both come from the person's
-populations), nor one draw shared by both: on the 1.5 Mb AGBL4 region a haplotype's PCs mark its
-local haplotype group, and two haplotypes drawn at the same PCs made people half as heterozygous
-as real ones. So the mixture of a phased run is of each training person's two haplotypes' scores
-side by side (2K columns, in the VCF's order), and a person's pair is drawn from it together
-(`Ancestry.draw`: rows 2i and 2i+1).
+Phased runs (`genofast train --vcf`) learn haplotypes, each conditioned on its own PCs, and a
+sampled person is two haplotypes. Their PCs must be drawn neither as one point shared by both (on
+the 1.5 Mb AGBL4 region a haplotype's PCs mark its local haplotype group, and such people came
+out half as heterozygous as real ones) nor independently (which pairs haplotypes of different
+populations). A mixture of the pairs' scores side by side (2K columns) kept the assortment but,
+fitted to half as many rows in twice the dimensions, blurred each haplotype's PCs, and the
+sampled LD fell with it (bench/RESULTS.md, "Learning haplotypes"). So a phased run keeps the
+haplotypes' own mixture and adds ``pairs``: the joint frequency [C, C] of the components of a
+training person's two haplotypes (posterior responsibilities, symmetrised). A person draws a pair
+of components from it, then each haplotype its scores from its component (`Ancestry.draw`: rows
+2i and 2i+1): each haplotype's scores follow the mixture exactly, and the two haplotypes of a
+person come from the same populations as often as in the training people.
 
 Privacy: the run keeps the SNP loadings and the mixture (weights, means, covariances; at most
-one component per 20 training individuals), never an individual's scores.
+one component per 20 training individuals; a phased run's C x C pair frequencies), never an
+individual's scores.
 ``RUN/ancestry.safetensors`` holds them; loading never unpickles.
 """
 
@@ -73,10 +79,13 @@ class Mixture:
         total = resp.sum(1, keepdims=True)
         return resp / total, float((top + np.log(total)).sum())
 
-    def draw(self, n: int, seed: int) -> np.ndarray:
-        """n scores [n, K], seeded."""
+    def draw(self, n: int, seed: int, components: np.ndarray | None = None) -> np.ndarray:
+        """n scores [n, K], seeded; ``components`` [n] gives each row's component (drawn from
+        the weights when None)."""
         rng = np.random.default_rng(seed)
-        comp = rng.choice(len(self.weights), size=n, p=self.weights)
+        comp = components
+        if comp is None:
+            comp = rng.choice(len(self.weights), size=n, p=self.weights)
         z = rng.standard_normal((n, self.means.shape[1]))
         chol = np.linalg.cholesky(self.covs)
         return self.means[comp] + np.einsum("nij,nj->ni", chol[comp], z)
@@ -127,10 +136,12 @@ def choose_mixture(x: np.ndarray, max_components: int = MAX_COMPONENTS, seed: in
 
 @dataclass
 class Ancestry:
-    """A run's ancestry model: the PCA (to project genotypes) and the mixture of its scores."""
+    """A run's ancestry model: the PCA (to project genotypes) and the mixture of its scores;
+    a phased run's also the joint frequency of its people's two haplotypes' components."""
 
     pca: PCAFit
     mixture: Mixture
+    pairs: np.ndarray | None = None  # [C, C], symmetric, sums to 1 (module docstring)
 
     @property
     def k(self) -> int:
@@ -144,21 +155,27 @@ class Ancestry:
 
     @property
     def paired(self) -> bool:
-        """A phased run's: the mixture is of a person's two haplotypes' scores side by side."""
-        return self.mixture.means.shape[1] == 2 * self.k
+        """A phased run's: rows of a draw come in pairs of one person's haplotypes."""
+        return self.pairs is not None
 
     def draw(self, n: int, seed: int) -> np.ndarray:
         """n PC scores [n, K] from the mixture, seeded (the same rows for any batch size); in a
-        phased run rows 2i and 2i+1 are one person's two haplotypes, drawn together."""
-        if not self.paired:
+        phased run rows 2i and 2i+1 are one person's two haplotypes, their components drawn
+        together from ``pairs``."""
+        if self.pairs is None:
             return self.mixture.draw(n, seed)
-        return self.mixture.draw((n + 1) // 2, seed).reshape(-1, self.k)[:n]
+        c, half = len(self.pairs), (n + 1) // 2
+        flat = np.random.default_rng([seed, 1]).choice(c * c, size=half, p=self.pairs.ravel())
+        comp = np.stack([flat // c, flat % c], 1).reshape(-1)
+        return self.mixture.draw(2 * half, seed, components=comp)[:n]
 
     def save(self, path: str | os.PathLike) -> None:
         p, m = self.pca, self.mixture
         tensors = {"freq": p.freq.cpu().numpy(), "scale": p.scale.cpu().numpy(),
                    "loadings": p.loadings.cpu().numpy(), "eigenvalues": p.eigenvalues,
                    "weights": m.weights, "means": m.means, "covs": m.covs}
+        if self.pairs is not None:
+            tensors["pairs"] = self.pairs
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.fspath(path),
                   metadata={"n_snps": str(p.n_snps), "method": p.method})
 
@@ -166,8 +183,8 @@ class Ancestry:
 def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0, paired: bool = False
                  ) -> Ancestry:
     """PCA of int8 genotypes [n, M] (the training individuals) and the mixture of their top-k
-    scores; ``paired``: the rows are haplotypes, 2i and 2i+1 one person's, and the mixture is of
-    the pairs' scores side by side (module docstring)."""
+    scores; ``paired``: the rows are haplotypes, 2i and 2i+1 one person's, and ``pairs`` is
+    fitted too (module docstring)."""
     from genofast.metrics.pca import fit_pca
 
     if k < 1:
@@ -175,13 +192,16 @@ def fit_ancestry(genotypes: torch.Tensor, k: int, seed: int = 0, paired: bool = 
     if genotypes.shape[0] < 2 * k + 2:
         raise ValueError(f"ancestry: {genotypes.shape[0]} training individuals are too few for "
                          f"{k} principal components")
+    if paired and len(genotypes) % 2:
+        raise ValueError(f"ancestry: {len(genotypes)} haplotypes do not make pairs")
     pca = fit_pca(genotypes, k, seed=seed)
-    x = pca.scores
+    mixture = choose_mixture(pca.scores, seed=seed)
+    pairs = None
     if paired:
-        if len(x) % 2:
-            raise ValueError(f"ancestry: {len(x)} haplotypes do not make pairs")
-        x = np.concatenate([x[0::2], x[1::2]], 1)
-    return Ancestry(pca, choose_mixture(x, seed=seed))
+        resp = mixture.posterior(pca.scores)[0]
+        joint = resp[0::2].T @ resp[1::2]
+        pairs = (joint + joint.T) / (2 * joint.sum())
+    return Ancestry(pca, mixture, pairs)
 
 
 def load_ancestry(run_dir: str | os.PathLike) -> Ancestry:
@@ -198,7 +218,7 @@ def load_ancestry(run_dir: str | os.PathLike) -> Ancestry:
                  loadings=torch.from_numpy(t["loadings"]), eigenvalues=t["eigenvalues"],
                  scores=np.empty((0, t["loadings"].shape[1])), n_snps=int(info["n_snps"]),
                  method=info["method"])
-    return Ancestry(pca, Mixture(t["weights"], t["means"], t["covs"]))
+    return Ancestry(pca, Mixture(t["weights"], t["means"], t["covs"]), t.get("pairs"))
 
 
 def ancestry_columns(specs: list[dict]) -> list[int]:

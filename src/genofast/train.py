@@ -48,7 +48,7 @@ Phased input (a `.vcf`/`.vcf.gz` instead of a PLINK prefix, `genofast.io.vcf`): 
 haplotypes, person i's two being rows 2i and 2i+1 coded 0/1, and `genofast.sample` adds sampled
 pairs up into people. The split is of people (both haplotypes on the same side), a person's
 traits condition both their haplotypes, ``--ancestry`` conditions each haplotype on its own PCs
-(and fits the mixture to people's pairs of them, `genofast.ancestry`), and the in-training
+(sampling draws a person's two together, `genofast.ancestry`), and the in-training
 evaluation compares sampled haplotypes with the validation haplotypes.
 ``config.json`` records ``"phased": true``.
 
