@@ -26,8 +26,8 @@ of components from it, then each haplotype its scores from its component (`Ances
 person come from the same populations as often as in the training people.
 
 Privacy: the run keeps the SNP loadings and the mixture (weights, means, covariances; at most
-one component per 20 training individuals; a phased run's C x C pair frequencies), never an
-individual's scores.
+one component per 20 training rows, haplotypes in a phased run; a phased run's C x C pair
+frequencies too), never an individual's scores.
 ``RUN/ancestry.safetensors`` holds them; loading never unpickles.
 """
 
