@@ -38,6 +38,10 @@ genofast.metrics.ld
                max_snps=300) -> (float32 [K, K] real below / synthetic above, index [K])
     select_packed(packed, n_snps, index) -> uint8 [N, ceil(K/4)]
 
+genofast.metrics.mosaic (phased haplotypes, 0/1)
+    copying_path(query [n, M], panel [K, M], switch_cost=5.0) -> Mosaic
+        switches and mismatches on each query's cheapest path through the panel's haplotypes
+
 Distance and matrix metrics (PCA, GRM, k-NN, GWAS, privacy) live in their own modules
 (pca, grm, knn, gwas, privacy, pairwise) and the orchestrator in ``evaluate``.
 """
