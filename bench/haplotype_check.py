@@ -18,6 +18,15 @@ person is two haplotypes (`genofast.io.read_vcf`). Two commands, after
         ``copies``: the fraction of haplotypes identical to a split1 haplotype (split2's is the
         real rate: common haplotypes are shared). A synthetic haplotype farther from real ones at
         every MAF is a mosaic of real haplotypes, not a real haplotype with rare alleles lost.
+    python bench/haplotype_check.py mosaic --out-dir DIR [--run RUN --synthetic PREFIX ...]
+        each haplotype's cheapest path through split1's haplotypes
+        (`genofast.metrics.mosaic.copying_path`, a switch costs --switch-cost mismatches):
+        switches and mismatches per haplotype for split2 (held-out real), for haplotypes of
+        independent SNPs drawn from split1's frequencies, and for the run's sampled haplotypes
+        (as for ``nearest``); and split2's haplotypes through the sampled ones, which says how
+        well the synthetic haplotypes cover real ones (split2 -> split1 is the real reference
+        both ways). Tells a mosaic of too-short stretches (switches) from alleles that no
+        stretch of the panel carries (mismatches).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import torch
 
 from genofast.ancestry import fill_ancestry
 from genofast.io import read_plink, read_vcf, write_plink
+from genofast.metrics.mosaic import copying_path
 from genofast.runtime import keep_freed_memory
 from genofast.sample import add_haplotypes
 from genofast.train import autocast, load_weights, run_precision
@@ -112,10 +122,36 @@ def nearest(out: Path, synthetic: dict[str, torch.Tensor]) -> dict:
     return result
 
 
+def mosaic(synthetic: dict[str, torch.Tensor], switch_cost: float, seed: int = 0) -> dict:
+    """Switches and mismatches of each cohort's haplotypes through split1's, and of split2's
+    through each synthetic cohort's (module docstring)."""
+    panel = real_haplotypes(1)
+    freq = panel.double().mean(0)
+    rng = torch.Generator().manual_seed(seed)
+    indep = (torch.rand(len(panel), panel.shape[1], generator=rng, dtype=torch.float64)
+             < freq).to(torch.int8)
+    held = real_haplotypes(2)
+    cases = [("split2 -> split1", held, panel), ("independent SNPs -> split1", indep, panel)]
+    for name, h in synthetic.items():  # how real each is; how well they cover real haplotypes
+        cases += [(f"{name} -> split1", h, panel), (f"split2 -> {name}", held, h)]
+    result = {}
+    for name, h, ref in cases:
+        path = copying_path(h, ref, switch_cost)
+        result[name] = {"haplotypes": len(h),
+                        "switches_mean": round(float(path.switches.mean()), 2),
+                        "switches_median": float(np.median(path.switches)),
+                        "mismatches_mean": round(float(path.mismatches.mean()), 2),
+                        "mismatches_median": float(np.median(path.mismatches)),
+                        "snps_per_stretch": round(h.shape[1] / (1 + float(path.switches.mean())))}
+    result["switch_cost"] = switch_cost
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def main() -> None:
     keep_freed_memory()  # as the genofast command does: sampling runs 1.8x faster with it
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("repaired", "nearest"))
+    ap.add_argument("what", choices=("repaired", "nearest", "mosaic"))
     ap.add_argument("--out-dir", type=Path, required=True)
     ap.add_argument("--run", type=Path)
     ap.add_argument("--synthetic", type=Path)
@@ -123,18 +159,22 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--correct", type=int)
     ap.add_argument("--correct-t", type=float)
+    ap.add_argument("--switch-cost", type=float, default=5.0, help="mosaic: in mismatches")
     args = ap.parse_args()
     if args.what == "repaired":
         repaired(args.out_dir)
         return
     if (args.run is None) != (args.synthetic is None):
-        ap.error("nearest: give --run and --synthetic together")
+        ap.error(f"{args.what}: give --run and --synthetic together")
     synthetic = {}
     if args.run is not None:
         synthetic[args.synthetic.name] = sampled_haplotypes(
             args.run, args.synthetic, args.seed, steps=args.steps, correct=args.correct,
             correct_t=args.correct_t)
-    nearest(args.out_dir, synthetic)
+    if args.what == "mosaic":
+        mosaic(synthetic, args.switch_cost, args.seed)
+    else:
+        nearest(args.out_dir, synthetic)
 
 
 if __name__ == "__main__":
