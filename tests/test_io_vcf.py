@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import re
+import struct
+import subprocess
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +15,10 @@ import pytest
 import torch
 from conftest import real_data, two_chromosome_snps, write_phased_vcf
 
-from genofast.io import read_plink
+from genofast.io import PlinkWriter, read_plink
 from genofast.io import vcf as vcf_mod
-from genofast.io.vcf import PhasedCohort, read_vcf
+from genofast.io.tables import SampleTable
+from genofast.io.vcf import PhasedCohort, bed_to_vcf, read_vcf, write_vcf
 
 
 @pytest.mark.parametrize("half", ["split1", "split2"])
@@ -110,3 +114,88 @@ def _one_snp(tmp_path: Path) -> Path:
     path = tmp_path / "one.vcf"
     path.write_text(_HEAD + "1\t10\t.\tA\tG\t.\t.\t.\tGT\t0|1\t1|1\n")
     return path
+
+
+def _haplotype_fileset(tmp_path: Path, n: int, m: int, seed: int = 0) -> tuple[Path, np.ndarray]:
+    """A PLINK fileset of 2n haplotype rows (as `genofast sample --vcf` streams them), written in
+    unaligned batches; returns its prefix and the haplotypes uint8 [2n, m]."""
+    rng = np.random.default_rng(seed)
+    hap = (rng.random((2 * n, m)) < rng.uniform(0.02, 0.6, m)).astype(np.int8)
+    snps = two_chromosome_snps(m)
+    prefix = tmp_path / "haps"
+    rows = SampleTable.from_iids([f"q{i}_h{k}" for i in range(n) for k in (1, 2)],
+                                 fid=np.repeat([f"q{i}" for i in range(n)], 2))
+    with PlinkWriter(prefix, snps, 2 * n, samples=rows) as w:
+        for a, b in [(0, 7), (7, 2 * n - 5), (2 * n - 5, 2 * n)]:
+            w.write(a, torch.from_numpy(hap[a:b]))
+    return prefix, hap.astype(np.uint8)
+
+
+def bgzf_blocks(data: bytes) -> list[bytes]:
+    """The uncompressed blocks of a BGZF file, each checked against the format (SAMv1 4.1):
+    gzip header with FLG.FEXTRA, a BC subfield of length 2 holding the block size - 1,
+    at most 64 KiB each, and the 28-byte empty block last."""
+    blocks, i = [], 0
+    while i < len(data):
+        id1, id2, cm, flg, _, _, _, xlen = struct.unpack_from("<4BI2BH", data, i)
+        assert (id1, id2, cm, flg) == (31, 139, 8, 4)
+        si1, si2, slen, bsize = struct.unpack_from("<2BHH", data, i + 12)
+        assert (xlen, si1, si2, slen) == (6, ord("B"), ord("C"), 2)
+        block = data[i:i + bsize + 1]
+        assert len(block) == bsize + 1 <= 1 << 16
+        body = zlib.decompress(block, wbits=31)  # checks the CRC32 and the size
+        assert len(body) <= 1 << 16
+        blocks.append(body)
+        i += bsize + 1
+    assert data.endswith(vcf_mod._BGZF_EOF) and blocks[-1] == b""
+    return blocks
+
+
+def test_written_vcf_reads_back_and_is_bgzf(tmp_path: Path) -> None:
+    """bed_to_vcf over several SNP chunks and several BGZF blocks; read_vcf gives the same
+    haplotypes, SNPs and people back, and any gzip reader the same text."""
+    n, m = 101, 400  # ~160 KB of calls: three BGZF blocks
+    prefix, hap = _haplotype_fileset(tmp_path, n, m)
+    out = tmp_path / "out.vcf.gz"
+    bed_to_vcf(prefix, out, chunk_bytes=2 * n * 24)  # 24 SNPs a chunk
+    blocks = bgzf_blocks(out.read_bytes())
+    assert len(blocks) >= 4  # three of text and the end marker
+    assert b"".join(blocks) == gzip.decompress(out.read_bytes())
+    back = read_vcf(out)
+    assert list(back.people.iid) == [f"q{i}" for i in range(n)] and back.skipped == 0
+    assert torch.equal(back.haplotypes.unpack(), torch.from_numpy(hap.astype(np.int8)))
+    snps = read_plink(prefix).snps
+    for col in ("chromosome", "sid", "bp_position", "allele_1", "allele_2"):
+        assert list(getattr(back.haplotypes.snps, col)) == list(getattr(snps, col)), col
+    plain = tmp_path / "out.vcf"
+    write_vcf(plain, snps, [f"q{i}" for i in range(n)], [hap.T[:150], hap.T[150:]])
+    assert plain.read_bytes() == gzip.decompress(out.read_bytes())
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_plink2_reads_our_vcf(tmp_path: Path, plink2: str) -> None:
+    """An independent reader: plink2 --vcf turns our VCF into the genotypes of the pairs."""
+    n, m = 23, 61
+    prefix, hap = _haplotype_fileset(tmp_path, n, m, seed=4)
+    bed_to_vcf(prefix, tmp_path / "ours.vcf.gz")
+    res = subprocess.run([plink2, "--vcf", str(tmp_path / "ours.vcf.gz"), "--double-id",
+                          "--make-bed", "--threads", "1", "--memory", "1024",
+                          "--out", str(tmp_path / "p2")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    got = read_plink(tmp_path / "p2")
+    assert list(got.samples.iid) == [f"q{i}" for i in range(n)]
+    assert list(got.snps.allele_1) == list(read_plink(prefix).snps.allele_1)  # ALT counted
+    expected = hap[0::2].astype(np.int8) + hap[1::2]
+    assert torch.equal(got.unpack(), torch.from_numpy(expected))
+
+
+def test_write_vcf_refuses_bad_haplotypes_and_leaves_nothing(tmp_path: Path) -> None:
+    snps, people = two_chromosome_snps(6), ["a", "b"]
+    good = np.zeros((6, 4), np.uint8)
+    for chunks, message in [([good + 2], "take 0/1"), ([good[:, :3]], r"expected \[k, 4\]"),
+                            ([good[:4]], "for 4 of 6 SNPs"), ([good, good], "more SNP rows")]:
+        with pytest.raises(ValueError, match=message):
+            write_vcf(tmp_path / "x.vcf.gz", snps, people, chunks)
+        assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="no people"):
+        write_vcf(tmp_path / "x.vcf", snps, [], [])

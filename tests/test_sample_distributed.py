@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import two_chromosome_snps
+from conftest import two_chromosome_snps, write_phased_vcf
 
 from genofast import read_plink, write_plink
 from genofast.cli import main
@@ -126,3 +126,27 @@ def test_torchrun_sample_matches_one_process(run: Path, tmp_path: Path, conditio
         assert (tmp_path / f"two.{ext}").read_bytes() == (tmp_path / f"one.{ext}").read_bytes()
     assert read_plink(tmp_path / "two").n_individuals == 37
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_torchrun_phased_run_writes_the_same_vcf(tmp_path: Path) -> None:
+    """A phased run sampled with --vcf by 2 processes: the people and their haplotypes' VCF are
+    byte for byte a single process's, and the haplotype fileset behind the VCF is gone."""
+    rng = np.random.default_rng(1)
+    n, m = 24, 40
+    founders = rng.random((4, m)) < rng.uniform(0.1, 0.6, m)
+    hap = founders[rng.integers(0, 4, 2 * n), :] ^ (rng.random((2 * n, m)) < 0.05)
+    write_phased_vcf(tmp_path / "toy.vcf.gz", hap.astype(np.uint8), two_chromosome_snps(m))
+    cfg = TrainConfig(batch_size=16, max_steps=2, warmup_steps=1, eval_every=2, eval_samples=8,
+                      eval_steps=2, val_fraction=0.25, device="cpu")
+    Trainer(tmp_path / "toy.vcf.gz", tmp_path / "run", cfg, TINY, progress=False).fit()
+    common = [str(tmp_path / "run"), "-n", "13", "--batch-size", "4", "--steps", "3", "--seed",
+              "2", "--device", "cpu", "--quiet", "--vcf"]
+    assert main(["sample", *common, "--out", str(tmp_path / "one")]) == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "genofast.cli", "sample", *common, "--out", str(tmp_path / "two")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for ext in ("bed", "bim", "fam", "vcf.gz"):
+        assert (tmp_path / f"two.{ext}").read_bytes() == (tmp_path / f"one.{ext}").read_bytes()
+    assert not list(tmp_path.glob("*.haplotypes.*")) and not list(tmp_path.glob("*.part"))

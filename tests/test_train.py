@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from conftest import two_chromosome_snps, write_phased_vcf
 
 from genofast import read_plink, write_plink
 from genofast.cli import main
-from genofast.io import read_pheno
+from genofast.io import read_pheno, read_vcf
 from genofast.sample import add_haplotypes
 from genofast.train import (
     TrainConfig,
@@ -492,7 +493,9 @@ def test_bf16_training_step_tracks_fp32(cohort: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(losses["bf16"], losses["fp32"], rtol=2e-2)
 
 
-def test_phased_vcf_trains_on_haplotypes_and_samples_people(phased: Path, tmp_path: Path) -> None:
+def test_phased_vcf_trains_on_haplotypes_and_samples_people(
+    phased: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """`train --vcf`: the split keeps a person's two haplotypes together, a person's traits
     condition both; `sample` writes people who are pairs of sampled haplotypes, the same cohort
     whatever the batch size; a phased run does not resume on a PLINK fileset."""
@@ -515,7 +518,8 @@ def test_phased_vcf_trains_on_haplotypes_and_samples_people(phased: Path, tmp_pa
 
     common = [str(run), "--n", "10", "--steps", "5", "--seed", "3", "--quiet",
               "--cond", "height=180"]
-    assert main(["sample", *common, "--out", str(tmp_path / "a"), "--batch-size", "4"]) == 0
+    assert main(["sample", *common, "--out", str(tmp_path / "a"), "--batch-size", "4",
+                 "--vcf"]) == 0
     assert main(["sample", *common, "--out", str(tmp_path / "b"), "--batch-size", "10"]) == 0
     a = read_plink(tmp_path / "a").unpack()
     assert a.shape == (10, M) and torch.equal(a, read_plink(tmp_path / "b").unpack())
@@ -526,6 +530,19 @@ def test_phased_vcf_trains_on_haplotypes_and_samples_people(phased: Path, tmp_pa
     with torch.no_grad(), autocast(torch.device("cpu"), run_precision(meta, torch.device("cpu"))):
         h = model.sample(20, c, steps=5, seed=3, row_offset=0)
     assert torch.equal(add_haplotypes(h), a)
+    written = read_vcf(tmp_path / "a.vcf.gz")  # --vcf: the haplotypes behind the people
+    assert torch.equal(written.haplotypes.unpack(), h.clamp(max=1))
+    assert list(written.people.iid) == [f"syn{i}" for i in range(10)]
+    assert sorted(p.name for p in tmp_path.glob("a.*")) == [
+        "a.bed", "a.bim", "a.fam", "a.pheno", "a.vcf.gz"]
+    unphased = tmp_path / "unphased"
+    shutil.copytree(run, unphased)
+    meta_path = unphased / "config.json"
+    meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), "phased": False}))
+    assert main(["sample", str(unphased), "--n", "4", "--out", str(tmp_path / "u"), "--vcf",
+                 "--quiet"]) == 2
+    assert "train on a phased VCF" in capsys.readouterr().err
+    assert not list(tmp_path.glob("u.*"))
     g = tmp_path / "g"
     write_plink(g, a, read_plink(tmp_path / "a").snps)
     with pytest.raises(ValueError, match="trained on a phased VCF"):

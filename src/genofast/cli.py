@@ -475,6 +475,10 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint to sample from (default: best)")
     p.add_argument("--no-calibration", action="store_true",
                    help="diffusion: ignore the checkpoint's calibration (genofast calibrate)")
+    p.add_argument("--vcf", action="store_true",
+                   help="runs trained with --vcf: also write the people's sampled haplotypes as "
+                   "a phased PREFIX.vcf.gz (BGZF; a PLINK fileset of 2N haplotype rows is "
+                   "kept on disk beside it until the end)")
     p.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_sample)
@@ -501,7 +505,7 @@ def _run_sample(args: argparse.Namespace) -> int:
                                 guidance=args.guidance, steps=args.steps, correct=args.correct,
                                 correct_t=args.correct_t, power=args.power, seed=args.seed,
                                 batch_size=args.batch_size, checkpoint=args.checkpoint,
-                                calibrated=not args.no_calibration,
+                                calibrated=not args.no_calibration, vcf=args.vcf,
                                 device=args.device, progress=not args.quiet)
     finally:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_initialized():
@@ -510,6 +514,7 @@ def _run_sample(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {summary['out']}.bed/.bim/.fam ({summary['n']} x {summary['n_snps']})"
           + (f" and {summary['pheno']}" if summary["pheno"] else "")
+          + (f" and {summary['vcf']}" if summary["vcf"] else "")
           + (", calibrated sampler" if summary["calibrated"] else ""))
     return 0
 

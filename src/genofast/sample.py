@@ -23,12 +23,16 @@ A run trained on a phased VCF (``"phased"`` in its config.json, `genofast.train`
 haplotypes: person i of the cohort is haplotype rows 2i and 2i+1 (keyed 2i, 2i+1, so still the same
 cohort for a seed whatever the batch size), both under person i's traits, each under its own PCs
 (the pair drawn together, `genofast.ancestry`; they are written as ``PC1_h1`` ... ``PCK_h2``), and
-added up (`add_haplotypes`). A batch of B people samples 2B haplotypes.
+added up (`add_haplotypes`). A batch of B people samples 2B haplotypes. With ``vcf`` the
+haplotypes are also written as a phased ``PREFIX.vcf.gz``: batches stream into a PLINK fileset of
+haplotype rows (``PREFIX.haplotypes``, SNP-major like a VCF, 2N/4 bytes per SNP on disk), which
+`genofast.io.bed_to_vcf` turns into the VCF at the end and which is then removed.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +40,9 @@ import numpy as np
 import torch
 
 from genofast.ancestry import ancestry_columns, fill_ancestry
-from genofast.io import PlinkWriter, write_pheno
+from genofast.io import PlinkWriter, bed_to_vcf, write_pheno
 from genofast.io.pheno import read_pheno
+from genofast.io.plink import plink_paths
 from genofast.io.tables import SampleTable, read_bim
 from genofast.train import (
     autocast,
@@ -76,6 +81,7 @@ def sample_cohort(
     calibrated: bool = True,
     device: str | None = None,
     progress: bool = True,
+    vcf: bool = False,
 ) -> dict[str, Any]:
     """Write ``n`` synthetic individuals to ``out``.bed/.bim/.fam (+ .pheno with ``cond``).
 
@@ -87,6 +93,7 @@ def sample_cohort(
     at time ``correct_t``; ``power``: the step grid t_i = 1 - (i / K) ** power
     (`CategoricalDiffusion.sample`; None: the model's defaults).
     ``calibrated``: apply the checkpoint's calibration when it has one (`genofast.calibrate`).
+    ``vcf``: a phased run also writes its haplotypes to ``out``.vcf.gz (module docstring).
     Under torchrun every rank calls this with the same arguments (module docstring).
     Returns a small summary dict (the same on every rank)."""
     from tqdm.auto import tqdm
@@ -127,6 +134,9 @@ def sample_cohort(
                          f"{meta['train']['model']}")
     precision = run_precision(meta, dev)
     phased = meta.get("phased", False)
+    if vcf and not phased:
+        raise ValueError("--vcf writes the sampled haplotypes, and this run samples genotypes: "
+                         "train on a phased VCF (genofast train --vcf) to get them")
     snps = read_bim(Path(run_dir) / "snps.bim")
     specs = meta["traits"]
     if (cond or table is not None) and not specs:
@@ -151,7 +161,14 @@ def sample_cohort(
     elif rows is not None:
         rows = rows.repeat_interleave(per, 0)
     samples = SampleTable.from_iids([f"syn{i}" for i in range(n)])
-    with PlinkWriter(out, snps, n, samples=samples, distributed=world > 1) as writer:
+    hap_prefix = Path(os.fspath(out) + ".haplotypes")
+    with ExitStack() as files:
+        writer = files.enter_context(
+            PlinkWriter(out, snps, n, samples=samples, distributed=world > 1))
+        haps = None if not vcf else files.enter_context(PlinkWriter(
+            hap_prefix, snps, 2 * n, distributed=world > 1, samples=SampleTable.from_iids(
+                np.char.add(np.repeat(samples.iid, 2), np.tile(["_h1", "_h2"], n)),
+                fid=np.repeat(samples.iid, 2))))
         bar = tqdm(total=n, disable=not progress or rank != 0, unit="ind", dynamic_ncols=True)
         for start in range(rank * batch_size, n, world * batch_size):  # batch k: rank k % world
             b = min(batch_size, n - start)
@@ -162,8 +179,17 @@ def sample_cohort(
                 x = model.sample(per * b, c, **step_kw, guidance=guidance, seed=seed,
                                  row_offset=per * start)
             writer.write(start, add_haplotypes(x) if phased else x)
+            if haps is not None:
+                haps.write(per * start, x.clamp(max=1))
             bar.update(min(n, start + world * batch_size) - start)  # the round, all ranks
         bar.close()
+    vcf_path = Path(os.fspath(out) + ".vcf.gz") if vcf else None
+    if vcf_path is not None and rank == 0:
+        try:
+            bed_to_vcf(hap_prefix, vcf_path, people=list(samples.iid))
+        finally:
+            for p in plink_paths(hap_prefix):
+                p.unlink(missing_ok=True)
     pheno_path = Path(os.fspath(out) + ".pheno") if cond or table is not None or drawn else None
     if pheno_path is not None and rank == 0:  # one process writes it
         names, values = [], np.empty((n, 0), dtype=object)
@@ -188,4 +214,5 @@ def sample_cohort(
     return {"n": n, "n_snps": len(snps), "out": os.fspath(out),
             "calibrated": meta["calibration"] is not None,
             "ancestry_drawn": [specs[k]["name"] for k in drawn],
-            "pheno": None if pheno_path is None else os.fspath(pheno_path)}
+            "pheno": None if pheno_path is None else os.fspath(pheno_path),
+            "vcf": None if vcf_path is None else os.fspath(vcf_path)}

@@ -17,6 +17,13 @@ ID (``CHROM:POS`` where it is ``.``) and cM 0; people get FID = IID = the VCF sa
 ``--double-id``), haplotype rows IID ``NAME_h1`` / ``NAME_h2`` with FID = NAME. Records are parsed
 line by line and packed every few thousand SNPs, so the peak memory is about twice the packed
 haplotypes.
+
+Writing (`write_vcf`, `bed_to_vcf`): the same layout back, ``a|b`` per person, REF = allele_2,
+ALT = allele_1, one line per SNP. VCF is SNP-major, so haplotypes sampled person by person go to
+a PLINK fileset of haplotype rows first (its `.bed` is SNP-major too) and `bed_to_vcf` turns it
+into text a chunk of SNPs at a time. A path ending in `.gz` is written BGZF-compressed (blocks of
+at most 64 KiB, each a gzip member carrying its size, and the empty end-of-file block: the SAM/VCF
+specification's format), so `tabix` and `bcftools index` take it and any gzip reader reads it.
 """
 
 from __future__ import annotations
@@ -24,15 +31,18 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genofast.io.plink import Cohort
-from genofast.io.tables import PathLike, SampleTable, SnpTable
-from genofast.ops import pack
+from genofast.io.plink import Cohort, open_bed_body, plink_paths
+from genofast.io.tables import PathLike, SampleTable, SnpTable, read_bim, read_fam
+from genofast.ops import codec, pack
 
 _BASES = frozenset("ACGT")
 _CHUNK_BYTES = 64 << 20  # unpacked haplotype bytes held before a chunk of SNPs is packed
@@ -162,3 +172,125 @@ def read_vcf(path: PathLike) -> PhasedCohort:
                                  fid=np.repeat(ids, 2))
     return PhasedCohort(Cohort(torch.cat(packed, 1), snps, haps), SampleTable.from_iids(ids),
                         skipped)
+
+
+_BGZF_INPUT = 0xFF00  # uncompressed bytes per BGZF block (htslib's): stored blocks stay < 64 KiB
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+class _BgzfWriter:
+    """Binary file written as BGZF blocks: gzip members with a ``BC`` extra field holding the
+    block size minus one, then the 28-byte empty block that marks the end."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._buf = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._buf += data
+        while len(self._buf) >= _BGZF_INPUT:
+            self._block(bytes(self._buf[:_BGZF_INPUT]))
+            del self._buf[:_BGZF_INPUT]
+
+    def _block(self, data: bytes) -> None:
+        for level in (6, 0):  # incompressible data: a stored block, which always fits
+            z = zlib.compressobj(level, zlib.DEFLATED, -15)
+            body = z.compress(data) + z.flush()
+            if len(body) + 26 <= 1 << 16:
+                break
+        head = struct.pack("<4BI2BH2BHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, ord("B"), ord("C"), 2,
+                           len(body) + 25)
+        self._f.write(head + body + struct.pack("<II", zlib.crc32(data), len(data)))
+
+    def close(self) -> None:
+        if self._f.closed:
+            return
+        if self._buf:
+            self._block(bytes(self._buf))
+        self._f.write(_BGZF_EOF)
+        self._f.close()
+
+
+def write_vcf(
+    path: PathLike, snps: SnpTable, people: Sequence[str], chunks: Iterable[np.ndarray]
+) -> None:
+    """Write a phased VCF (BGZF when ``path`` ends in .gz) of ``people`` over ``snps``.
+
+    ``chunks`` gives the haplotypes SNP by SNP: arrays ``[k, 2N]`` of 0/1 (copies of allele_1)
+    for consecutive SNPs, column 2i and 2i+1 person i's. The file is written under a temporary
+    name and renamed when complete, so a crash leaves no truncated VCF."""
+    path = Path(os.fspath(path))
+    n = len(people)
+    if n == 0:
+        raise ValueError("write_vcf: no people")
+    final = path
+    path = path.with_name(path.name + ".part")
+    out = _BgzfWriter(path) if final.name.endswith(".gz") else open(path, "wb")  # noqa: SIM115
+    try:
+        chroms = list(dict.fromkeys(str(c) for c in snps.chromosome))
+        head = ["##fileformat=VCFv4.2", "##source=genofast",
+                *(f"##contig=<ID={c}>" for c in chroms),
+                '##FORMAT=<ID=GT,Number=1,Type=String,Description="Phased genotype">',
+                "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO",
+                           "FORMAT", *people])]
+        out.write(("\n".join(head) + "\n").encode())
+        j = 0
+        for h in chunks:
+            h = np.asarray(h)
+            if h.ndim != 2 or h.shape[1] != 2 * n:
+                raise ValueError(f"write_vcf: a chunk of shape {h.shape}, expected [k, {2 * n}]")
+            if h.size and (h.min() < 0 or h.max() > 1):
+                raise ValueError(f"write_vcf: haplotypes take 0/1; SNPs {j}..{j + len(h) - 1} "
+                                 f"hold {h.min()}..{h.max()}")
+            if j + len(h) > len(snps):
+                raise ValueError(f"write_vcf: more SNP rows than the {len(snps)} SNPs")
+            calls = np.empty((len(h), n, 4), np.uint8)  # "a|b\t" per person, "\n" at the end
+            calls[:, :, 0] = h[:, 0::2] + ord("0")
+            calls[:, :, 1] = ord("|")
+            calls[:, :, 2] = h[:, 1::2] + ord("0")
+            calls[:, :, 3] = ord("\t")
+            calls[:, -1, 3] = ord("\n")
+            lines = []
+            for r in range(len(h)):
+                ref, alt = str(snps.allele_2[j + r]), str(snps.allele_1[j + r])
+                lines.append(f"{snps.chromosome[j + r]}\t{snps.bp_position[j + r]}\t"
+                             f"{snps.sid[j + r]}\t{ref if ref != '0' else 'N'}\t"
+                             f"{alt if alt != '0' else '.'}\t.\tPASS\t.\tGT\t".encode())
+                lines.append(calls[r].tobytes())
+            out.write(b"".join(lines))
+            j += len(h)
+        if j != len(snps):
+            raise ValueError(f"write_vcf: haplotypes for {j} of {len(snps)} SNPs")
+        out.close()
+        os.replace(path, final)
+    except BaseException:
+        out.close()
+        path.unlink(missing_ok=True)
+        raise
+
+
+def bed_to_vcf(
+    prefix: PathLike, path: PathLike, people: Sequence[str] | None = None,
+    chunk_bytes: int = _CHUNK_BYTES,
+) -> None:
+    """A phased VCF from a PLINK fileset whose rows are haplotypes (2i and 2i+1 person i's,
+    0/1), read ``chunk_bytes`` of unpacked haplotypes at a time. ``people``: the N names
+    (default: the FIDs of every second row, as `read_vcf` names haplotype rows)."""
+    bed_path, bim_path, fam_path = plink_paths(prefix)
+    snps, rows = read_bim(bim_path), read_fam(fam_path)
+    if len(rows) % 2:
+        raise ValueError(f"{fam_path}: {len(rows)} rows; haplotypes come in pairs")
+    people = list(rows.fid[0::2] if people is None else people)
+    if 2 * len(people) != len(rows):
+        raise ValueError(f"{len(people)} people for {len(rows)} haplotype rows")
+    body = open_bed_body(bed_path, len(snps), len(rows))
+    step = max(4, chunk_bytes // max(len(rows), 1) // 4 * 4)
+
+    def chunks() -> Iterable[np.ndarray]:
+        for j in range(0, len(snps), step):
+            k = min(step, len(snps) - j)
+            packed = codec.bed_to_packed(torch.from_numpy(np.array(body[j:j + k])),
+                                         len(rows))
+            yield codec.unpack(packed, k).numpy().T
+
+    write_vcf(path, snps, people, chunks())
