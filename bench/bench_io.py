@@ -6,7 +6,10 @@ Rows of the table (`make bench`, then `bench/RESULTS.md`):
   `read(dtype="int8")` on the same file;
 * unpack: packed -> int8 [N, M] (`genofast.ops.unpack`), as a fraction of copy bandwidth;
 * write: `PlinkWriter` fed int8 batches of 1,024 individuals vs bed-reader's `to_bed` of the same
-  int8 matrix; the writer's peak resident memory is recorded too (constant in N).
+  int8 matrix; the writer's peak resident memory is recorded too (constant in N);
+* vcf: `genofast.io.bed_to_vcf` (a fileset of 2N haplotype rows -> phased BGZF VCF, what
+  `genofast sample --vcf` ends with; one thread) vs `plink2 --export vcf bgz` of the N people's
+  genotypes (unphased, its default threads): the same N x M calls of 4 characters each.
 
 Peers run first, so each genofast row carries in ``extra_info`` its genotypes per second (median
 round), ``x_bedreader`` (bed-reader's median seconds / genofast's) and ``of_copy_bandwidth`` (bytes
@@ -15,11 +18,16 @@ read + written per second / those of the 1 GiB numpy copy timed at the start of 
 
 from __future__ import annotations
 
+import gzip
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 import torch
 
 import genofast
+from genofast.io import SampleTable, bed_to_vcf
 from genofast.ops import unpack
 
 SHAPES = [(5_000, 50_000), (2_000, 200_000)]
@@ -158,3 +166,54 @@ def test_write_genofast(benchmark, ld_cohorts, shape, tmp_path):
     assert genofast.read_plink(out).genotypes.equal(cohort.genotypes)
     _record(benchmark, f"write-genofast-{n}x{m}", n * m, n * m + m * ((n + 3) // 4),
             peer=f"write-bedreader-{n}x{m}", peak_rss_growth_bytes=peak)
+
+
+VCF_SHAPE = (5_000, 50_000)  # haplotype rows x SNPs: 2,500 people
+
+
+@pytest.fixture(scope="module")
+def vcf_filesets(ld_cohorts, tmp_path_factory):
+    """The simulated cohort's rows as 0/1 haplotypes (allele present), and the people they
+    make in pairs: the input of each VCF writer."""
+    n, m = VCF_SHAPE
+    cohort = genofast.read_plink(str(ld_cohorts(n, m).prefix) + ".bed")
+    hap = (cohort.unpack() > 0).to(torch.int8)
+    people = [f"p{i}" for i in range(n // 2)]
+    rows = SampleTable.from_iids([f"{p}_h{k}" for p in people for k in (1, 2)],
+                                 fid=np.repeat(people, 2))
+    folder = tmp_path_factory.mktemp("vcf")
+    genofast.write_plink(folder / "haps", hap, cohort.snps, rows)
+    genofast.write_plink(folder / "people", hap[0::2] + hap[1::2], cohort.snps,
+                         SampleTable.from_iids(people))
+    return folder
+
+
+@pytest.mark.benchmark(group="vcf")
+def test_vcf_plink2(benchmark, vcf_filesets, tmp_path):
+    plink2 = shutil.which("plink2")
+    if plink2 is None:
+        pytest.skip("plink2 is not installed")
+    n, m = VCF_SHAPE
+    cmd = [plink2, "--bfile", str(vcf_filesets / "people"), "--export", "vcf", "bgz",
+           "--out", str(tmp_path / "peer")]
+
+    def export():
+        done = subprocess.run(cmd, capture_output=True)
+        assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+
+    benchmark.pedantic(export, rounds=2, warmup_rounds=1)
+    _record(benchmark, "vcf-plink2", n * m // 2, 2 * n * m)
+
+
+@pytest.mark.benchmark(group="vcf")
+def test_vcf_genofast(benchmark, vcf_filesets, tmp_path):
+    n, m = VCF_SHAPE
+    out = tmp_path / "ours.vcf.gz"
+    benchmark.pedantic(bed_to_vcf, args=(vcf_filesets / "haps", out), rounds=2, warmup_rounds=1)
+    with gzip.open(out, "rt") as f:
+        line = next(ln for ln in f if not ln.startswith("#"))
+    assert line.count("|") == n // 2
+    info = benchmark.extra_info
+    _record(benchmark, "vcf-genofast", n * m // 2, 2 * n * m, compressed_bytes=out.stat().st_size)
+    if "vcf-plink2" in _MEDIAN:
+        info["x_plink2"] = _MEDIAN["vcf-plink2"] / _MEDIAN["vcf-genofast"]

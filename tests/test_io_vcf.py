@@ -199,3 +199,6 @@ def test_write_vcf_refuses_bad_haplotypes_and_leaves_nothing(tmp_path: Path) -> 
         assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="no people"):
         write_vcf(tmp_path / "x.vcf", snps, [], [])
+    with pytest.raises(ValueError, match="without whitespace"):
+        write_vcf(tmp_path / "x.vcf", snps, ["a", "b c"], [good])
+    assert not list(tmp_path.iterdir())

@@ -223,6 +223,10 @@ def write_vcf(
     n = len(people)
     if n == 0:
         raise ValueError("write_vcf: no people")
+    bad = [p for p in people if not p or any(c.isspace() for c in p)]
+    if bad:
+        raise ValueError(f"write_vcf: sample names must be non-empty without whitespace, got "
+                         f"{bad[0]!r}")
     final = path
     path = path.with_name(path.name + ".part")
     out = _BgzfWriter(path) if final.name.endswith(".gz") else open(path, "wb")  # noqa: SIM115
