@@ -157,8 +157,10 @@ def test_written_vcf_reads_back_and_is_bgzf(tmp_path: Path) -> None:
     n, m = 101, 400  # ~160 KB of calls: three BGZF blocks
     prefix, hap = _haplotype_fileset(tmp_path, n, m)
     out = tmp_path / "out.vcf.gz"
-    bed_to_vcf(prefix, out, chunk_bytes=2 * n * 24)  # 24 SNPs a chunk
+    bed_to_vcf(prefix, out, chunk_bytes=2 * n * 24, threads=1)  # 24 SNPs a chunk
     blocks = bgzf_blocks(out.read_bytes())
+    bed_to_vcf(prefix, tmp_path / "threads.vcf.gz", threads=3)  # blocks compressed side by side
+    assert (tmp_path / "threads.vcf.gz").read_bytes() == out.read_bytes()
     assert len(blocks) >= 4  # three of text and the end marker
     assert b"".join(blocks) == gzip.decompress(out.read_bytes())
     back = read_vcf(out)

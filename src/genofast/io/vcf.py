@@ -34,6 +34,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,47 +179,64 @@ _BGZF_INPUT = 0xFF00  # uncompressed bytes per BGZF block (htslib's): stored blo
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
-class _BgzfWriter:
-    """Binary file written as BGZF blocks: gzip members with a ``BC`` extra field holding the
-    block size minus one, then the 28-byte empty block that marks the end."""
+def _bgzf_block(data: bytes) -> bytes:
+    """One BGZF block: a gzip member whose ``BC`` extra field holds the block size minus one."""
+    for level in (6, 0):  # incompressible data: a stored block, which always fits
+        z = zlib.compressobj(level, zlib.DEFLATED, -15)
+        body = z.compress(data) + z.flush()
+        if len(body) + 26 <= 1 << 16:
+            break
+    head = struct.pack("<4BI2BH2BHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, ord("B"), ord("C"), 2,
+                       len(body) + 25)
+    return head + body + struct.pack("<II", zlib.crc32(data), len(data))
 
-    def __init__(self, path: Path) -> None:
+
+class _BgzfWriter:
+    """Binary file written as BGZF blocks, then the 28-byte empty block that marks the end.
+    Blocks are independent, so ``threads`` compress them side by side (zlib releases the GIL);
+    the bytes are the same for any number of threads."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        self._threads = max(1, threads or os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
         self._f = open(path, "wb")  # noqa: SIM115 (closed by close())
         self._buf = bytearray()
 
     def write(self, data: bytes) -> None:
         self._buf += data
-        while len(self._buf) >= _BGZF_INPUT:
-            self._block(bytes(self._buf[:_BGZF_INPUT]))
-            del self._buf[:_BGZF_INPUT]
+        if len(self._buf) >= 4 * self._threads * _BGZF_INPUT:
+            self._flush(whole_blocks_only=True)
 
-    def _block(self, data: bytes) -> None:
-        for level in (6, 0):  # incompressible data: a stored block, which always fits
-            z = zlib.compressobj(level, zlib.DEFLATED, -15)
-            body = z.compress(data) + z.flush()
-            if len(body) + 26 <= 1 << 16:
-                break
-        head = struct.pack("<4BI2BH2BHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, ord("B"), ord("C"), 2,
-                           len(body) + 25)
-        self._f.write(head + body + struct.pack("<II", zlib.crc32(data), len(data)))
+    def _flush(self, whole_blocks_only: bool) -> None:
+        end = len(self._buf) // _BGZF_INPUT * _BGZF_INPUT if whole_blocks_only else len(self._buf)
+        pieces = [bytes(self._buf[i:i + _BGZF_INPUT]) for i in range(0, end, _BGZF_INPUT)]
+        del self._buf[:end]
+        blocks = self._pool.map(_bgzf_block, pieces) if self._pool else map(_bgzf_block, pieces)
+        for block in blocks:
+            self._f.write(block)
 
     def close(self) -> None:
         if self._f.closed:
             return
-        if self._buf:
-            self._block(bytes(self._buf))
-        self._f.write(_BGZF_EOF)
-        self._f.close()
+        try:
+            self._flush(whole_blocks_only=False)
+            self._f.write(_BGZF_EOF)
+        finally:
+            self._f.close()
+            if self._pool is not None:
+                self._pool.shutdown()
 
 
 def write_vcf(
-    path: PathLike, snps: SnpTable, people: Sequence[str], chunks: Iterable[np.ndarray]
+    path: PathLike, snps: SnpTable, people: Sequence[str], chunks: Iterable[np.ndarray],
+    threads: int | None = None,
 ) -> None:
     """Write a phased VCF (BGZF when ``path`` ends in .gz) of ``people`` over ``snps``.
 
     ``chunks`` gives the haplotypes SNP by SNP: arrays ``[k, 2N]`` of 0/1 (copies of allele_1)
     for consecutive SNPs, column 2i and 2i+1 person i's. The file is written under a temporary
-    name and renamed when complete, so a crash leaves no truncated VCF."""
+    name and renamed when complete, so a crash leaves no truncated VCF. ``threads``: BGZF
+    compression threads (default: every core)."""
     path = Path(os.fspath(path))
     n = len(people)
     if n == 0:
@@ -229,7 +247,8 @@ def write_vcf(
                          f"{bad[0]!r}")
     final = path
     path = path.with_name(path.name + ".part")
-    out = _BgzfWriter(path) if final.name.endswith(".gz") else open(path, "wb")  # noqa: SIM115
+    gz = final.name.endswith(".gz")
+    out = _BgzfWriter(path, threads) if gz else open(path, "wb")  # noqa: SIM115
     try:
         chroms = list(dict.fromkeys(str(c) for c in snps.chromosome))
         head = ["##fileformat=VCFv4.2", "##source=genofast",
@@ -275,11 +294,12 @@ def write_vcf(
 
 def bed_to_vcf(
     prefix: PathLike, path: PathLike, people: Sequence[str] | None = None,
-    chunk_bytes: int = _CHUNK_BYTES,
+    chunk_bytes: int = _CHUNK_BYTES, threads: int | None = None,
 ) -> None:
     """A phased VCF from a PLINK fileset whose rows are haplotypes (2i and 2i+1 person i's,
     0/1), read ``chunk_bytes`` of unpacked haplotypes at a time. ``people``: the N names
-    (default: the FIDs of every second row, as `read_vcf` names haplotype rows)."""
+    (default: the FIDs of every second row, as `read_vcf` names haplotype rows); ``threads`` as
+    in `write_vcf`."""
     bed_path, bim_path, fam_path = plink_paths(prefix)
     snps, rows = read_bim(bim_path), read_fam(fam_path)
     if len(rows) % 2:
@@ -297,4 +317,4 @@ def bed_to_vcf(
                                          len(rows))
             yield codec.unpack(packed, k).numpy().T
 
-    write_vcf(path, snps, people, chunks())
+    write_vcf(path, snps, people, chunks(), threads)
