@@ -103,6 +103,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "run"
 
 
+def _one_and_two_processes(common: list[str], tmp_path: Path, files: tuple[str, ...]) -> None:
+    """`genofast sample` in this process to ``one`` and under torchrun with 2 CPU processes to
+    ``two``: rank 0 alone reports, and the ``files`` are byte for byte the same."""
+    assert main(["sample", *common, "--out", str(tmp_path / "one")]) == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "genofast.cli", "sample", *common, "--out", str(tmp_path / "two")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1
+    for ext in files:
+        assert (tmp_path / f"two.{ext}").read_bytes() == (tmp_path / f"one.{ext}").read_bytes()
+
+
 @pytest.mark.parametrize("conditions, batch", [
     (["--cond", "height=185", "-n", "37"], "8"),  # PCs drawn per rank from the seed
     (["--pheno", "{rows}"], "6"),  # one individual per row; batch rounded down to 4
@@ -115,15 +129,7 @@ def test_torchrun_sample_matches_one_process(run: Path, tmp_path: Path, conditio
     conditions = [c.format(rows=rows) for c in conditions]
     common = [str(run), *conditions, "--batch-size", batch, "--steps", "3", "--seed", "3",
               "--device", "cpu", "--quiet"]
-    assert main(["sample", *common, "--out", str(tmp_path / "one")]) == 0
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "genofast.cli", "sample", *common, "--out", str(tmp_path / "two")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("wrote ") == 1  # rank 0 reports
-    for ext in ("bed", "bim", "fam", "pheno"):
-        assert (tmp_path / f"two.{ext}").read_bytes() == (tmp_path / f"one.{ext}").read_bytes()
+    _one_and_two_processes(common, tmp_path, ("bed", "bim", "fam", "pheno"))
     assert read_plink(tmp_path / "two").n_individuals == 37
     assert not list(tmp_path.glob("*.tmp"))
 
@@ -141,12 +147,5 @@ def test_torchrun_phased_run_writes_the_same_vcf(tmp_path: Path) -> None:
     Trainer(tmp_path / "toy.vcf.gz", tmp_path / "run", cfg, TINY, progress=False).fit()
     common = [str(tmp_path / "run"), "-n", "13", "--batch-size", "4", "--steps", "3", "--seed",
               "2", "--device", "cpu", "--quiet", "--vcf"]
-    assert main(["sample", *common, "--out", str(tmp_path / "one")]) == 0
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "genofast.cli", "sample", *common, "--out", str(tmp_path / "two")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    for ext in ("bed", "bim", "fam", "vcf.gz"):
-        assert (tmp_path / f"two.{ext}").read_bytes() == (tmp_path / f"one.{ext}").read_bytes()
+    _one_and_two_processes(common, tmp_path, ("bed", "bim", "fam", "vcf.gz"))
     assert not list(tmp_path.glob("*.haplotypes.*")) and not list(tmp_path.glob("*.part"))
