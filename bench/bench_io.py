@@ -202,7 +202,8 @@ def test_vcf_plink2(benchmark, vcf_filesets, tmp_path):
         assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
 
     benchmark.pedantic(export, rounds=2, warmup_rounds=1)
-    _record(benchmark, "vcf-plink2", n * m // 2, 2 * n * m)
+    _record(benchmark, "vcf-plink2", n * m // 2, 2 * n * m,
+            compressed_bytes=(tmp_path / "peer.vcf.gz").stat().st_size)
 
 
 @pytest.mark.benchmark(group="vcf")

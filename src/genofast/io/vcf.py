@@ -176,12 +176,15 @@ def read_vcf(path: PathLike) -> PhasedCohort:
 
 
 _BGZF_INPUT = 0xFF00  # uncompressed bytes per BGZF block (htslib's): stored blocks stay < 64 KiB
+# zlib level 1: on 0/1 calls ~10x the speed of level 6 (bgzip's default) for files ~1.5x larger
+# (bench/bench_io.py, vcf group; bench/RESULTS.md)
+_BGZF_LEVEL = 1
 _BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
 def _bgzf_block(data: bytes) -> bytes:
     """One BGZF block: a gzip member whose ``BC`` extra field holds the block size minus one."""
-    for level in (6, 0):  # incompressible data: a stored block, which always fits
+    for level in (_BGZF_LEVEL, 0):  # incompressible data: a stored block, which always fits
         z = zlib.compressobj(level, zlib.DEFLATED, -15)
         body = z.compress(data) + z.flush()
         if len(body) + 26 <= 1 << 16:
