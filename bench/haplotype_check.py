@@ -1,7 +1,7 @@
 """Is the AATS gap on AGBL4 in how haplotypes are paired, or in the haplotypes themselves?
 
 The AGBL4 halves are phased VCFs (../shared/data/real/agbl4_1000g_chr1/README.md), so each
-person is two haplotypes (`genofast.io.read_vcf`). Two commands, after
+person is two haplotypes (`genofast.io.read_vcf`). Three commands, after
 `diffusion_acceptance.py splits --out-dir DIR`:
 
     python bench/haplotype_check.py repaired --out-dir DIR

@@ -498,7 +498,8 @@ def test_phased_vcf_trains_on_haplotypes_and_samples_people(
 ) -> None:
     """`train --vcf`: the split keeps a person's two haplotypes together, a person's traits
     condition both; `sample` writes people who are pairs of sampled haplotypes, the same cohort
-    whatever the batch size; a phased run does not resume on a PLINK fileset."""
+    whatever the batch size, and with --vcf their haplotypes as a phased VCF (an unphased run
+    refuses --vcf); a phased run does not resume on a PLINK fileset."""
     run = tmp_path / "run"
     sets = TINY_SETS + ["max_steps=4", "eval_every=4", "eval_samples=16", "eval_steps=4",
                         "batch_size=16", "val_fraction=0.25", "warmup_steps=1"]
