@@ -28,6 +28,7 @@ import torch
 
 import genofast
 from genofast.io import SampleTable, bed_to_vcf
+from genofast.io.vcf import haplotype_rows
 from genofast.ops import unpack
 
 SHAPES = [(5_000, 50_000), (2_000, 200_000)]
@@ -179,10 +180,8 @@ def vcf_filesets(ld_cohorts, tmp_path_factory):
     cohort = genofast.read_plink(str(ld_cohorts(n, m).prefix) + ".bed")
     hap = (cohort.unpack() > 0).to(torch.int8)
     people = [f"p{i}" for i in range(n // 2)]
-    rows = SampleTable.from_iids([f"{p}_h{k}" for p in people for k in (1, 2)],
-                                 fid=np.repeat(people, 2))
     folder = tmp_path_factory.mktemp("vcf")
-    genofast.write_plink(folder / "haps", hap, cohort.snps, rows)
+    genofast.write_plink(folder / "haps", hap, cohort.snps, haplotype_rows(people))
     genofast.write_plink(folder / "people", hap[0::2] + hap[1::2], cohort.snps,
                          SampleTable.from_iids(people))
     return folder

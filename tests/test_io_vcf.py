@@ -17,8 +17,7 @@ from conftest import real_data, two_chromosome_snps, write_phased_vcf
 
 from genofast.io import PlinkWriter, read_plink
 from genofast.io import vcf as vcf_mod
-from genofast.io.tables import SampleTable
-from genofast.io.vcf import PhasedCohort, bed_to_vcf, read_vcf, write_vcf
+from genofast.io.vcf import PhasedCohort, bed_to_vcf, haplotype_rows, read_vcf, write_vcf
 
 
 @pytest.mark.parametrize("half", ["split1", "split2"])
@@ -123,9 +122,7 @@ def _haplotype_fileset(tmp_path: Path, n: int, m: int, seed: int = 0) -> tuple[P
     hap = (rng.random((2 * n, m)) < rng.uniform(0.02, 0.6, m)).astype(np.int8)
     snps = two_chromosome_snps(m)
     prefix = tmp_path / "haps"
-    rows = SampleTable.from_iids([f"q{i}_h{k}" for i in range(n) for k in (1, 2)],
-                                 fid=np.repeat([f"q{i}" for i in range(n)], 2))
-    with PlinkWriter(prefix, snps, 2 * n, samples=rows) as w:
+    with PlinkWriter(prefix, snps, 2 * n, samples=haplotype_rows([f"q{i}" for i in range(n)])) as w:
         for a, b in [(0, 7), (7, 2 * n - 5), (2 * n - 5, 2 * n)]:
             w.write(a, torch.from_numpy(hap[a:b]))
     return prefix, hap.astype(np.uint8)

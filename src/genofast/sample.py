@@ -44,6 +44,7 @@ from genofast.io import PlinkWriter, bed_to_vcf, write_pheno
 from genofast.io.pheno import read_pheno
 from genofast.io.plink import plink_paths
 from genofast.io.tables import SampleTable, read_bim
+from genofast.io.vcf import haplotype_rows
 from genofast.train import (
     autocast,
     encode_cond,
@@ -166,9 +167,7 @@ def sample_cohort(
         writer = files.enter_context(
             PlinkWriter(out, snps, n, samples=samples, distributed=world > 1))
         haps = None if not vcf else files.enter_context(PlinkWriter(
-            hap_prefix, snps, 2 * n, distributed=world > 1, samples=SampleTable.from_iids(
-                np.char.add(np.repeat(samples.iid, 2), np.tile(["_h1", "_h2"], n)),
-                fid=np.repeat(samples.iid, 2))))
+            hap_prefix, snps, 2 * n, samples=haplotype_rows(samples.iid), distributed=world > 1))
         bar = tqdm(total=n, disable=not progress or rank != 0, unit="ind", dynamic_ncols=True)
         for start in range(rank * batch_size, n, world * batch_size):  # batch k: rank k % world
             b = min(batch_size, n - start)

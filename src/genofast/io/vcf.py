@@ -167,12 +167,15 @@ def read_vcf(path: PathLike) -> PhasedCohort:
     m = len(cols["sid"])
     snps = SnpTable(chromosome=cols["chromosome"], sid=cols["sid"], cm_position=np.zeros(m),
                     bp_position=cols["bp"], allele_1=cols["alt"], allele_2=cols["ref"])
-    ids = np.asarray(names, dtype=str)
-    haps = SampleTable.from_iids(np.char.add(np.repeat(ids, 2), np.tile(["_h1", "_h2"],
-                                                                          len(ids))),
+    return PhasedCohort(Cohort(torch.cat(packed, 1), snps, haplotype_rows(names)),
+                        SampleTable.from_iids(names), skipped)
+
+
+def haplotype_rows(people: Sequence[str]) -> SampleTable:
+    """The sample table of people's haplotype rows: IID ``NAME_h1``, ``NAME_h2``, FID ``NAME``."""
+    ids = np.asarray(people, dtype=str)
+    return SampleTable.from_iids(np.char.add(np.repeat(ids, 2), np.tile(["_h1", "_h2"], len(ids))),
                                  fid=np.repeat(ids, 2))
-    return PhasedCohort(Cohort(torch.cat(packed, 1), snps, haps), SampleTable.from_iids(ids),
-                        skipped)
 
 
 _BGZF_INPUT = 0xFF00  # uncompressed bytes per BGZF block (htslib's): stored blocks stay < 64 KiB
